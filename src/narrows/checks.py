@@ -1,0 +1,90 @@
+"""System checks for projects that list ``"narrows"`` in ``INSTALLED_APPS``.
+
+=============  ===========================================================================
+id             meaning
+=============  ===========================================================================
+narrows.E001   ``ASGI_APPLICATION`` is missing (or not a ``"module.attr"`` string)
+narrows.E002   ``ASGI_APPLICATION`` cannot be imported (the message says what failed)
+narrows.W001   ``"narrows"`` is listed after ``"django.contrib.staticfiles"``, so
+               ``manage.py runserver`` would be staticfiles' WSGI server, not narrows'
+=============  ===========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig, apps
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.utils.module_loading import import_string
+
+STATICFILES_APP = "django.contrib.staticfiles"
+
+
+@register(Tags.compatibility)
+def check_asgi_application(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E001 when ``ASGI_APPLICATION`` is unset, E002 when it does not import."""
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not path:
+        return [
+            Error(
+                "ASGI_APPLICATION is not set; narrows needs it to know which application to serve.",
+                hint='Add ASGI_APPLICATION = "myproject.asgi.application" to your settings.',
+                id="narrows.E001",
+            )
+        ]
+    if not isinstance(path, str) or "." not in path:
+        return [
+            Error(
+                f'ASGI_APPLICATION must be a dotted path like "myproject.asgi.application", '
+                f"got {path!r}.",
+                id="narrows.E001",
+            )
+        ]
+    try:
+        application = import_string(path)
+    except Exception as exc:
+        return [
+            Error(
+                f"ASGI_APPLICATION {path!r} could not be imported: {type(exc).__name__}: {exc}",
+                hint="Check the module path and that the module imports without errors "
+                "(run: python -c 'import MODULE').",
+                id="narrows.E002",
+            )
+        ]
+    if not callable(application):
+        return [
+            Error(
+                f"ASGI_APPLICATION {path!r} must be an ASGI application (a callable), "
+                f"got {type(application).__name__}.",
+                id="narrows.E002",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_app_order(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """W001 when staticfiles' ``runserver`` would win over narrows'.
+
+    Django takes a management command from the *first* app in ``INSTALLED_APPS`` that
+    provides it, and ``django.contrib.staticfiles`` has its own (WSGI) ``runserver``.
+    """
+    installed = [config.name for config in apps.get_app_configs()]
+    if STATICFILES_APP not in installed or "narrows" not in installed:
+        return []
+    if installed.index("narrows") < installed.index(STATICFILES_APP):
+        return []
+    return [
+        Warning(
+            '"narrows" is listed after "django.contrib.staticfiles" in INSTALLED_APPS, so '
+            "manage.py runserver starts staticfiles' WSGI server (no WebSocket) instead of "
+            "narrows.",
+            hint='Move "narrows" above "django.contrib.staticfiles" in INSTALLED_APPS.',
+            id="narrows.W001",
+        )
+    ]

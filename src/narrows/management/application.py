@@ -7,28 +7,10 @@ from typing import cast
 from django.apps import apps
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
 from narrows.management.devlog import DevLogMiddleware, Writer
+from narrows.routing import get_default_application
 from narrows.types import ASGIApp
-
-
-def load_asgi_application() -> ASGIApp:
-    """The object ``settings.ASGI_APPLICATION`` names, with errors that say what failed."""
-    path = getattr(settings, "ASGI_APPLICATION", None)
-    if not path or not isinstance(path, str):
-        raise ImproperlyConfigured(
-            'ASGI_APPLICATION must be set to a dotted path like "myproject.asgi.application", '
-            f"got {path!r}."
-        )
-    try:
-        application: ASGIApp = import_string(path)
-    except Exception as exc:
-        raise ImproperlyConfigured(
-            f"ASGI_APPLICATION {path!r} could not be imported: {type(exc).__name__}: {exc}"
-        ) from exc
-    return application
 
 
 def development_application(*, serve_static: bool, insecure: bool, write: Writer | None) -> ASGIApp:
@@ -38,7 +20,7 @@ def development_application(*, serve_static: bool, insecure: bool, write: Writer
     ``django.contrib.staticfiles`` is installed, and only when ``DEBUG`` is on or
     ``--insecure`` was given.
     """
-    application = load_asgi_application()
+    application = cast(ASGIApp, get_default_application())
     staticfiles = apps.is_installed("django.contrib.staticfiles")
     if serve_static and staticfiles and (settings.DEBUG or insecure):
         # Django's handler serves STATIC_URL for "http" scopes and passes every other

@@ -13,7 +13,6 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from narrows import DEFAULT_CHANNEL_LAYER
-from narrows.management.application import load_asgi_application
 
 logger = logging.getLogger("narrows.worker")
 
@@ -36,6 +35,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         # Imported here so that commands listing (manage.py help) does not load the layers.
         from narrows.layers import get_channel_layer
+        from narrows.routing import get_default_application
         from narrows.worker import Worker
 
         channel_layer = get_channel_layer(options["layer"])
@@ -51,8 +51,8 @@ class Command(BaseCommand):
             )
         logger.info("Running worker for channels %s", channels)
         worker = Worker(
-            application=load_asgi_application(),
+            application=get_default_application(),
             channels=channels,
             channel_layer=channel_layer,
         )
-        worker.run()
+        worker.run()  # type: ignore[no-untyped-call]

@@ -1,0 +1,116 @@
+"""The worker side of ``--workers``/``--reload``: one process serving the inherited sockets.
+
+A worker is a fresh interpreter started by ``narrows.server.supervisor`` (multiprocessing's
+*spawn* start method: fork+exec, so nothing of the parent's threads, event loop or imported
+application leaks in, and ``--reload`` imports the new code). It runs the ordinary
+``Server.serve(sockets)`` on the listening sockets the supervisor bound, plus one extra task
+that talks to the supervisor over a socketpair, one byte per message:
+
+``R``  ready: the server is accepting connections;
+``.``  heartbeat, every ``interval`` seconds; since it is written by a task on the worker's
+       event loop, a loop blocked by the application stops it, and the supervisor replaces
+       the worker after ``worker_healthcheck_timeout``;
+``M``  ``--max-requests`` reached: please start my replacement, then stop me.
+
+When the supervisor disappears (its end of the socketpair closes), the worker drains and
+exits on its own instead of living on as an orphan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import socket
+from collections.abc import Sequence
+
+from narrows.server.config import Config
+
+logger = logging.getLogger("narrows.server.workers")
+
+READY = b"R"
+HEARTBEAT = b"."
+RECYCLE = b"M"
+
+
+def heartbeat_interval(config: Config) -> float:
+    """How often a worker reports: several times per health-check period, at most 1 s."""
+    return max(0.05, min(1.0, config.worker_healthcheck_timeout / 5))
+
+
+def request_limit(config: Config) -> int | None:
+    """This worker's ``--max-requests`` plus its own share of ``--max-requests-jitter``.
+
+    The jitter spreads recycling over time so that workers started together do not all
+    restart together.
+    """
+    if not config.max_requests:
+        return None
+    return config.max_requests + random.randint(0, max(0, config.max_requests_jitter))
+
+
+def worker_main(config: Config, sockets: Sequence[socket.socket], channel: socket.socket) -> None:
+    """Entry point of a worker process (the ``multiprocessing.Process`` target)."""
+    # Own process group: Ctrl+C in a terminal signals the whole foreground group; only the
+    # supervisor must get it, so that each worker receives exactly one SIGTERM (a second
+    # signal means "stop draining, close now" to the server).
+    os.setpgid(0, 0)
+    from narrows.server import main
+
+    main.configure_logging(config)
+    channel.setblocking(False)
+    code = main.run_loop(config, _serve(config, list(sockets), channel))
+    raise SystemExit(code)
+
+
+async def _serve(config: Config, sockets: list[socket.socket], channel: socket.socket) -> int:
+    from narrows.server.server import Server
+
+    server = Server(config)
+    reporter = asyncio.create_task(_report(server, config, channel))
+    try:
+        await server.serve(sockets)
+    finally:
+        reporter.cancel()
+        channel.close()
+    return 0
+
+
+async def _report(server: object, config: Config, channel: socket.socket) -> None:
+    from narrows.server.server import Server
+
+    assert isinstance(server, Server)
+    await server.started.wait()
+    limit = request_limit(config)
+    interval = heartbeat_interval(config)
+    recycle_sent = False
+    if not _send(channel, READY):
+        return
+    while True:
+        await asyncio.sleep(interval)
+        message = HEARTBEAT
+        if limit is not None and not recycle_sent and server.state.total_requests >= limit:
+            logger.info(
+                "Worker %d served %d requests (--max-requests %d); asking to be replaced",
+                os.getpid(),
+                server.state.total_requests,
+                limit,
+            )
+            message, recycle_sent = RECYCLE, True
+        if not _send(channel, message):
+            return
+
+
+def _send(channel: socket.socket, message: bytes) -> bool:
+    """Report to the supervisor; if it is gone, drain and exit (returns False)."""
+    try:
+        channel.send(message)
+    except BlockingIOError:  # supervisor busy; the next heartbeat will do
+        return True
+    except OSError:
+        logger.warning("Supervisor went away; worker %d shutting down", os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+        return False
+    return True

@@ -101,9 +101,9 @@ def ws_app(
 ) -> Callable[[Scope, Any, Any], Awaitable[None]]:
     """A WebSocket app: runs ``on_connect(scope)``, accepts, then answers commands:
 
-    ``user`` -> the scope user's username ("" if anonymous); ``get:KEY`` -> the session
-    value; ``set:KEY=VALUE`` -> stores it; ``save`` -> saves the session; ``key`` -> the
-    session key.
+    ``login:NAME`` -> logs that user in; ``user`` -> the scope user's username ("" if
+    anonymous); ``get:KEY`` -> the session value; ``set:KEY=VALUE`` -> stores it; ``save``
+    -> saves the session; ``key`` -> the session key.
     """
 
     async def app(scope: Scope, receive: Any, send: Any) -> None:
@@ -116,10 +116,23 @@ def ws_app(
             if message["type"] == "websocket.disconnect":
                 return
             text = message["text"]
-            reply = await database_sync_to_async(_command)(scope, text)
+            if text.startswith("login:"):
+                reply = await _login(scope, text[6:])
+            else:
+                reply = await database_sync_to_async(_command)(scope, text)
             await send({"type": "websocket.send", "text": reply})
 
     return app
+
+
+async def _login(scope: Scope, username: str) -> str:
+    from django.contrib.auth.models import User
+
+    from narrows.auth import login
+
+    user = await User.objects.aget(username=username)
+    await login(scope, user)
+    return str(scope["user"].username)
 
 
 def _command(scope: Scope, text: str) -> str:

@@ -8,6 +8,13 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
+
+from narrows.db import database_sync_to_async
+from narrows.sessions import (
+    CookieMiddleware,
+    SessionMiddleware,
+    SessionMiddlewareStack,
+)
 from tests.framework.auth_helpers import (
     WebSocket,
     cookie_header,
@@ -17,13 +24,6 @@ from tests.framework.auth_helpers import (
     set_cookies,
     ws_app,
     ws_scope,
-)
-
-from narrows.db import database_sync_to_async
-from narrows.sessions import (
-    CookieMiddleware,
-    SessionMiddleware,
-    SessionMiddlewareStack,
 )
 
 ENGINES = [

@@ -1,0 +1,1 @@
+"""Generic consumers: WebSocket (sync, async, JSON) and HTTP, with Channels' names."""

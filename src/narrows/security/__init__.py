@@ -1,0 +1,2 @@
+"""Connection security for the framework: WebSocket origin checks
+(``narrows.security.websocket``)."""

@@ -1,0 +1,65 @@
+"""Channel and group name rules (the same as Channels', with messages that show the bad name)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MAX_NAME_LENGTH = 100
+
+CHANNEL_NAME_RE = re.compile(r"^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$", re.ASCII)
+GROUP_NAME_RE = re.compile(r"^[a-zA-Z\d\-_.]+$", re.ASCII)
+
+_RULE = (
+    "a str shorter than {max} characters of ASCII letters, digits, hyphens, underscores or periods"
+)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        shown = value if len(value) <= 120 else value[:117] + "..."
+        return f"{shown!r} ({len(value)} characters)"
+    return f"{type(value).__name__} {value!r:.80}"
+
+
+def require_valid_channel_name(name: Any, receive: bool = False) -> str:
+    """Return ``name`` if it is a valid channel name; raise ``TypeError`` saying why not.
+
+    ``TypeError`` (not ``ValueError``) because that is what Channels raises and what
+    existing code catches.
+    """
+    if not isinstance(name, str) or len(name) >= MAX_NAME_LENGTH or not CHANNEL_NAME_RE.match(name):
+        rule = _RULE.format(max=MAX_NAME_LENGTH)
+        raise TypeError(
+            f"Expected a channel name: {rule}, optionally followed by '!' and a "
+            f"process-local suffix; got {_describe(name)}"
+        )
+    if receive and "!" in name and not name.endswith("!"):
+        raise TypeError(
+            f"Expected a process-local channel name ending at the '!' in receive_single(); "
+            f"got {name!r}"
+        )
+    return name
+
+
+def require_valid_group_name(name: Any) -> str:
+    """Return ``name`` if it is a valid group name; raise ``TypeError`` saying why not."""
+    if not isinstance(name, str) or len(name) >= MAX_NAME_LENGTH or not GROUP_NAME_RE.match(name):
+        rule = _RULE.format(max=MAX_NAME_LENGTH)
+        raise TypeError(f"Expected a group name: {rule}; got {_describe(name)}")
+    return name
+
+
+def require_message(message: Any) -> dict[str, Any]:
+    """A channel-layer message is a dict that does not use the reserved ``__asgi_channel__`` key."""
+    if not isinstance(message, dict):
+        raise TypeError(f"Expected a message dict, got {type(message).__name__}")
+    if "__asgi_channel__" in message:
+        raise ValueError("Expected a message without the reserved key '__asgi_channel__'")
+    return message
+
+
+def non_local_name(name: str) -> str:
+    """``specific.abc!xyz`` -> ``specific.abc!``; names without ``!`` are returned as they are."""
+    index = name.find("!")
+    return name if index < 0 else name[: index + 1]

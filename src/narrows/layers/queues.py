@@ -1,0 +1,91 @@
+"""A queue of messages for one channel inside this process, with receivers waiting on it.
+
+Used by ``InMemoryChannelLayer`` for every channel and by the Redis layer for its
+process-local channels (``specific.XXX!suffix``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+Entry = tuple[float, dict[str, Any]]  # (deadline, message)
+
+
+class LocalQueue:
+    """Messages as ``(deadline, message)`` in arrival order, plus receivers in FIFO order."""
+
+    __slots__ = ("messages", "waiters")
+
+    def __init__(self) -> None:
+        self.messages: deque[Entry] = deque()
+        self.waiters: deque[asyncio.Future[Entry]] = deque()
+
+    def hand_over(self, entry: Entry) -> bool:
+        """Give ``entry`` to the first receiver still waiting; False if there is none."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if waiter.done():
+                continue
+            loop = waiter.get_loop()
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if loop is running:
+                waiter.set_result(entry)
+            else:  # a receiver on another event loop (thread): wake it there
+                loop.call_soon_threadsafe(_set_if_pending, waiter, entry)
+            return True
+        return False
+
+    def pop_live(self, now: float) -> tuple[Entry | None, int]:
+        """The oldest message whose deadline has not passed, and how many expired ones were
+        dropped on the way."""
+        expired = 0
+        while self.messages:
+            entry = self.messages.popleft()
+            if entry[0] >= now:
+                return entry, expired
+            expired += 1
+        return None, expired
+
+    async def wait(self) -> Entry:
+        """Wait for the next message handed over by ``hand_over``.
+
+        If the waiting task is cancelled just after a message was handed to it, the
+        message goes to the next receiver (or back to the front of the queue): a receiver
+        that goes away never loses a message.
+        """
+        waiter: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                entry = waiter.result()
+                if not self.hand_over(entry):
+                    self.messages.appendleft(entry)
+            raise
+        finally:
+            try:
+                self.waiters.remove(waiter)
+            except ValueError:
+                pass
+
+    def drop_expired(self, now: float) -> int:
+        expired = 0
+        while self.messages and self.messages[0][0] < now:
+            self.messages.popleft()
+            expired += 1
+        return expired
+
+    @property
+    def idle(self) -> bool:
+        return not self.messages and not self.waiters
+
+
+def _set_if_pending(waiter: asyncio.Future[Entry], entry: Entry) -> None:
+    if not waiter.done():
+        waiter.set_result(entry)

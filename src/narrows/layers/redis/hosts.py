@@ -1,0 +1,104 @@
+"""``hosts`` as channels_redis accepts them, plus Redis Cluster.
+
+Each entry is one shard of the hash ring:
+
+* ``"redis://[:password@]host:port/db"`` (or ``rediss://``, ``unix://``): a URL;
+* ``("host", port)``: a tuple or list;
+* ``{"address": "redis://...", **connection_kwargs}``: a URL plus redis-py keywords;
+* ``{"host": ..., "port": ..., **connection_kwargs}``: redis-py keywords;
+* ``{"sentinels": [("host", 26379), ...], "master_name": "mymaster",
+  "sentinel_kwargs": {...}, **connection_kwargs}``: the master Sentinel names, followed
+  across failovers;
+* ``{"address": "redis://host:port", "cluster": True, **kwargs}``: a Redis Cluster reached
+  through that startup node (keys spread over its slots by Redis).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["url", "params", "sentinel", "cluster"]
+
+DEFAULT_HOSTS: list[Any] = ["redis://localhost:6379"]
+# Connecting to a host that is down fails within this many seconds unless the entry says.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    kind: Kind
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        options = self.options
+        if self.kind in {"url", "cluster"} and "address" in options:
+            return str(options["address"]).split("@")[-1]
+        if self.kind == "sentinel":
+            return f"sentinel master {options.get('master_name')!r}"
+        return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+
+
+def decode_hosts(hosts: Sequence[Any] | None) -> list[HostSpec]:
+    if not hosts:
+        hosts = DEFAULT_HOSTS
+    if isinstance(hosts, str | bytes):
+        raise ValueError(
+            f"Expected hosts to be a list of Redis hosts, got the single string {hosts!r}: "
+            f"write [{hosts!r}]"
+        )
+    return [_decode_one(entry, index) for index, entry in enumerate(hosts)]
+
+
+def _decode_one(entry: Any, index: int) -> HostSpec:
+    if isinstance(entry, str):
+        return HostSpec("url", {"address": entry})
+    if isinstance(entry, tuple | list):
+        if len(entry) != 2:
+            raise ValueError(f"Expected hosts[{index}] to be (host, port), got {entry!r}")
+        return HostSpec("params", {"host": entry[0], "port": int(entry[1])})
+    if isinstance(entry, dict):
+        options = dict(entry)
+        if options.pop("cluster", False):
+            return HostSpec("cluster", options)
+        if "sentinels" in options or "master_name" in options:
+            if "sentinels" not in options or "master_name" not in options:
+                raise ValueError(
+                    f"Expected hosts[{index}] to have both 'sentinels' and 'master_name', "
+                    f"got keys {sorted(entry)}"
+                )
+            return HostSpec("sentinel", options)
+        if "address" in options:
+            return HostSpec("url", options)
+        return HostSpec("params", options)
+    raise ValueError(
+        f"Expected hosts[{index}] to be a URL, a (host, port) tuple or a dict, "
+        f"got {type(entry).__name__}"
+    )
+
+
+def make_client(spec: HostSpec) -> Any:
+    """A redis-py asyncio client for ``spec``; call it inside the event loop that uses it."""
+    from redis import asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
+    from redis.asyncio.sentinel import Sentinel
+
+    options = dict(spec.options)
+    options.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    options["decode_responses"] = False
+    if spec.kind == "url":
+        return aioredis.Redis.from_url(options.pop("address"), **options)
+    if spec.kind == "params":
+        return aioredis.Redis(**options)
+    if spec.kind == "sentinel":
+        sentinels = [tuple(address) for address in options.pop("sentinels")]
+        master_name = options.pop("master_name")
+        sentinel_kwargs = options.pop("sentinel_kwargs", None) or {}
+        sentinel_kwargs.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+        sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+        return sentinel.master_for(master_name, **options)
+    if "address" in options:
+        return RedisCluster.from_url(options.pop("address"), **options)
+    return RedisCluster(**options)

@@ -1,0 +1,37 @@
+"""What the Redis layer keeps per event loop: clients, local channels, the receive loop.
+
+redis-py's asyncio connections belong to the loop that opened them, and
+``async_to_sync(layer.group_send)`` runs each call in a fresh loop, so everything that
+touches a connection or a future lives here, one ``LoopState`` per loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from typing import Any
+
+from narrows.layers.queues import LocalQueue
+
+
+class LoopState:
+    def __init__(self, shards: int) -> None:
+        self.clients: list[Any | None] = [None] * shards
+        # Process-local channels of this loop are "<prefix>.<client_prefix>!<suffix>".
+        self.client_prefix = uuid.uuid4().hex
+        self.counter = itertools.count(1)
+        self.local: dict[str, LocalQueue] = {}
+        # Groups this loop added its own local channels to (to leave them when they die).
+        self.local_groups: dict[str, set[str]] = {}
+        self.receiver: asyncio.Task[None] | None = None
+        self.background: set[asyncio.Task[Any]] = set()
+        self.next_sweep = 0.0
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def owns(self, non_local: str) -> bool:
+        return non_local.endswith(f".{self.client_prefix}!")

@@ -225,33 +225,22 @@ def test_url_router_refuses_non_route_entries() -> None:
         URLRouter([Recorder()])  # type: ignore[list-item]
 
 
-async def test_url_router_routes_http_scopes_and_consumer_apps() -> None:
+async def test_url_router_routes_http_scopes_to_consumer_apps() -> None:
     from narrows.consumer import AsyncConsumer
-
-    class Echo(AsyncConsumer):
-        async def http_request(self, message: Any) -> None:
-            await self.send({"type": "http.response.start", "status": 200})
-            await self.send({"type": "http.response.body", "body": b"ok"})
-
-    sent: list[Any] = []
-
-    async def receive() -> dict[str, Any]:
-        if sent:
-            return {"type": "http.disconnect"}
-        return {"type": "http.request", "body": b""}
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-
     from narrows.exceptions import StopConsumer
+    from narrows.testing import HttpCommunicator
 
-    class Stopper(Echo):
-        async def http_disconnect(self, message: Any) -> None:
+    class Hello(AsyncConsumer):
+        async def http_request(self, message: Any) -> None:
+            room = self.scope["url_route"]["kwargs"]["room"]
+            await self.send({"type": "http.response.start", "status": 200})
+            await self.send({"type": "http.response.body", "body": room.encode()})
             raise StopConsumer
 
-    router = URLRouter([path("e/", Stopper.as_asgi())])
-    await router({"type": "http", "path": "/e/"}, receive, send)
-    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    router = URLRouter([path("e/<str:room>/", Hello.as_asgi())])
+    response = await HttpCommunicator(router, "GET", "/e/lobby/").get_response()
+    assert response["status"] == 200
+    assert response["body"] == b"lobby"
 
 
 # --- ChannelNameRouter -------------------------------------------------------------------------

@@ -52,6 +52,10 @@ logger = logging.getLogger("narrows.server")
 
 #: How long we wait for the peer's close frame after sending ours before dropping TCP.
 CLOSE_TIMEOUT: Final = 10.0
+#: After our close frame is out and our side shut (FIN sent), how long we keep reading and
+#: discarding what the peer still sends before closing the socket. Closing at once with
+#: unread data makes the kernel send RST, which can destroy the close frame in flight.
+LINGER_TIMEOUT: Final = 5.0
 #: Bytes a client may send before the handshake is answered before reading pauses.
 _PRE_ACCEPT_BUFFER: Final = 64 * 1024
 _OPEN = ConnectionState.OPEN
@@ -78,6 +82,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_awaiting_pong",
         "_close_code",
         "_close_reason",
+        "_closing_tcp",
         "_conn",
         "_connect_pending",
         "_denial",
@@ -130,6 +135,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None  # connect timeout / keepalive / close
         self._lifetime: asyncio.TimerHandle | None = None
         self._awaiting_pong = False
+        self._closing_tcp = False
         self._denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
 
     # -- start -------------------------------------------------------------------------------
@@ -430,7 +436,7 @@ class WebSocketProtocol(asyncio.Protocol):
             conn.outgoing.clear()
         state = conn.state
         if state is _CLOSED:
-            self.transport.close()
+            self._close_transport()
         elif (
             state is ConnectionState.CONNECTING
             and len(conn._buffer) > _PRE_ACCEPT_BUFFER
@@ -511,6 +517,22 @@ class WebSocketProtocol(asyncio.Protocol):
         self._cancel_timer()
         self._timer = self._loop.call_later(CLOSE_TIMEOUT, self.transport.close)
 
+    def _close_transport(self) -> None:
+        """Close TCP after a close frame: FIN first, then linger reading (see LINGER_TIMEOUT)."""
+        if self._lost or self._closing_tcp:
+            return
+        self._closing_tcp = True
+        transport = self.transport
+        self._cancel_timer()
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        if self._read_paused:
+            self._read_paused = False
+            transport.resume_reading()
+        self._timer = self._loop.call_later(LINGER_TIMEOUT, transport.close)
+
     def shutdown(self) -> None:
         """Graceful server stop: close 1012 (service restart); pending handshakes get 503."""
         if self._app_state is AppState.CONNECTING and not self._lost:
@@ -571,7 +593,7 @@ class WebSocketProtocol(asyncio.Protocol):
         logger.info("WebSocket %s: no pong within ping timeout; closing", self.request.path)
         self.transport.write(self._conn.close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout"))
         self._set_disconnect(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-        self.transport.close()
+        self._close_transport()
 
     def _on_lifetime(self) -> None:
         self._lifetime = None

@@ -1,0 +1,360 @@
+"""The one ASGI HTTP request/response cycle: ``receive``/``send`` for one request.
+
+The connection (``protocol.py``) feeds request body bytes in with ``feed_body`` /
+``message_complete`` / ``disconnect``; the application pulls them with ``receive()`` and
+answers with ``send()``. The response side is an explicit state machine (``Phase``); a
+message that does not fit the current phase raises ``UnexpectedMessage`` naming what was
+expected and what arrived.
+
+Speed: ``send()`` never suspends unless the transport is over its high-water mark, and a
+response whose body arrives in one message (the usual case) goes out as one
+``transport.write`` of head and body with a Content-Length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from narrows.server.http.response import (
+    LAST_CHUNK,
+    Framing,
+    InvalidResponse,
+    encode_chunk,
+    encode_head,
+    encode_trailers,
+    error_response,
+)
+from narrows.types import ASGIApp, Message, Scope
+
+if TYPE_CHECKING:
+    from narrows.server.http.protocol import HTTPProtocol
+
+__all__ = ["Phase", "RequestResponseCycle", "UnexpectedMessage"]
+
+logger = logging.getLogger("narrows.server")
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_SENDFILE_CHUNK = 256 * 1024
+
+
+class UnexpectedMessage(RuntimeError):
+    """The application sent an ASGI message that does not fit the response's phase."""
+
+
+class Phase(enum.Enum):
+    AWAITING_START = 'awaiting "http.response.start"'
+    START_RECEIVED = "started, head not yet written"
+    STREAMING = "streaming the body"
+    AWAITING_TRAILERS = 'awaiting "http.response.trailers"'
+    COMPLETE = "complete"
+
+
+_EXPECTED = {
+    Phase.AWAITING_START: '"http.response.start"',
+    Phase.START_RECEIVED: '"http.response.body" or "http.response.pathsend"',
+    Phase.STREAMING: '"http.response.body"',
+    Phase.AWAITING_TRAILERS: '"http.response.trailers"',
+}
+
+
+class RequestResponseCycle:
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_content_length",
+        "_framing",
+        "_headers",
+        "_last_delivered",
+        "_status",
+        "_trailer_fields",
+        "_trailers",
+        "_waiter",
+        "bytes_sent",
+        "conn",
+        "disconnected",
+        "expect_continue",
+        "http11",
+        "keep_alive",
+        "method_head",
+        "phase",
+        "request_complete",
+        "scope",
+        "status",
+        "task",
+    )
+
+    def __init__(
+        self,
+        conn: HTTPProtocol,
+        scope: Scope,
+        *,
+        keep_alive: bool,
+        expect_continue: bool,
+    ) -> None:
+        self.conn = conn
+        self.scope = scope
+        self.http11 = scope["http_version"] == "1.1"
+        self.method_head = scope["method"] == "HEAD"
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.phase = Phase.AWAITING_START
+        self.disconnected = False
+        self.request_complete = False
+        self.task: asyncio.Task[None] | None = None
+        self.status = 0
+        self.bytes_sent = 0
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._last_delivered = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._status = 0
+        self._headers: Any = ()
+        self._trailers = False
+        self._trailer_fields: list[tuple[bytes, bytes]] = []
+        self._framing = Framing.NO_BODY
+        self._content_length: int | None = None
+
+    # -- fed by the connection ------------------------------------------------------------
+
+    def feed_body(self, data: bytes) -> None:
+        self._body.append(data)
+        self._body_size += len(data)
+        if self._body_size >= self.conn.body_buffer_limit:
+            self.conn.pause_reading()
+        self._wake()
+
+    def message_complete(self) -> None:
+        self.request_complete = True
+        self._wake()
+
+    def disconnect(self) -> None:
+        self.disconnected = True
+        self._wake()
+
+    def body_buffered(self) -> int:
+        return self._body_size
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- the ASGI side ----------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        if self.expect_continue:
+            self.expect_continue = False
+            if not self.request_complete and not self.disconnected:
+                self.conn.write(_CONTINUE)
+        while self._must_wait():
+            self.conn.resume_reading()
+            self._waiter = self.conn.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self.disconnected or self.phase is Phase.COMPLETE:
+            return {"type": "http.disconnect"}
+        body = self._body
+        data = body[0] if len(body) == 1 else b"".join(body)
+        body.clear()
+        self._body_size = 0
+        more = not self.request_complete
+        if more:
+            self.conn.resume_reading()
+        else:
+            self._last_delivered = True
+        return {"type": "http.request", "body": data, "more_body": more}
+
+    def _must_wait(self) -> bool:
+        if self.disconnected or self.phase is Phase.COMPLETE:
+            return False
+        if self._last_delivered:
+            return True  # the request is consumed: only a disconnect is left to report
+        return not self._body and not self.request_complete
+
+    async def send(self, message: Message) -> None:
+        mtype = message["type"]
+        phase = self.phase
+        if phase is Phase.AWAITING_START and mtype == "http.response.start":
+            self._start(message)
+            return
+        if phase is Phase.START_RECEIVED or phase is Phase.STREAMING:
+            if mtype == "http.response.body":
+                if not self.disconnected:
+                    self._send_body(message.get("body", b""), message.get("more_body", False))
+            elif mtype == "http.response.pathsend" and phase is Phase.START_RECEIVED:
+                if not self.disconnected:
+                    await self._pathsend(message["path"])
+            else:
+                self._unexpected(mtype)
+        elif phase is Phase.AWAITING_TRAILERS and mtype == "http.response.trailers":
+            self._send_trailers(message)
+        else:
+            self._unexpected(mtype)
+        if self.conn.write_paused and not self.disconnected:
+            await self.conn.drain()
+
+    def _unexpected(self, mtype: object) -> None:
+        expected = _EXPECTED.get(self.phase)
+        if expected is None:
+            raise UnexpectedMessage(
+                f'Unexpected ASGI message "{mtype}" sent, after the response was complete'
+            )
+        raise UnexpectedMessage(f'Expected ASGI message {expected}, got "{mtype}"')
+
+    def _start(self, message: Message) -> None:
+        status = message["status"]
+        if type(status) is not int or not 100 <= status <= 999:
+            raise InvalidResponse(f"Expected an int HTTP status 100-999, got {status!r}")
+        self._status = self.status = status
+        self._headers = message.get("headers", ())
+        self._trailers = bool(message.get("trailers", False))
+        self.expect_continue = False
+        self.phase = Phase.START_RECEIVED
+
+    def _write_head(self, body_length: int | None) -> bytes:
+        conn = self.conn
+        head = encode_head(
+            self._status,
+            self._headers,
+            http11=self.http11,
+            keep_alive=self.keep_alive,
+            method_head=self.method_head,
+            body_length=body_length,
+            want_trailers=self._trailers,
+            date_line=conn.date.line(),
+            server_line=conn.server_line,
+        )
+        self.keep_alive = head.keep_alive
+        self._framing = head.framing
+        self._content_length = head.content_length
+        self.phase = Phase.STREAMING
+        return head.data
+
+    def _send_body(self, body: bytes, more: bool) -> None:
+        prefix = b""
+        if self.phase is Phase.START_RECEIVED:
+            prefix = self._write_head(None if more else len(body))
+        framing = self._framing
+        if framing is Framing.CHUNKED:
+            data = encode_chunk(body) if body else b""
+            if not more and not self._trailers:
+                data += LAST_CHUNK
+        elif framing is Framing.NO_BODY:
+            data = b""
+        else:
+            if framing is Framing.LENGTH:
+                assert self._content_length is not None
+                if self.bytes_sent + len(body) > self._content_length:
+                    raise InvalidResponse(
+                        f"Response body longer than its Content-Length "
+                        f"({self._content_length} bytes)"
+                    )
+            data = body
+        self.bytes_sent += len(body)
+        if prefix or data:
+            self.conn.write(prefix + data if prefix else data)
+        if not more:
+            if self._trailers:
+                self.phase = Phase.AWAITING_TRAILERS
+            else:
+                self._finish()
+
+    def _send_trailers(self, message: Message) -> None:
+        self._trailer_fields.extend(message.get("headers", ()))
+        if message.get("more_trailers", False):
+            return
+        if not self.disconnected and self._framing is Framing.CHUNKED:
+            self.conn.write(encode_trailers(self._trailer_fields))
+        self._finish()
+
+    async def _pathsend(self, path: str) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            raise InvalidResponse(f"http.response.pathsend cannot open {path!r}: {exc}") from exc
+        try:
+            size = os.fstat(fd).st_size
+            head = self._write_head(size)
+            self.conn.write(head)
+            if self._framing is not Framing.NO_BODY:
+                with os.fdopen(fd, "rb", closefd=False) as file:
+                    await self.conn.sendfile(file, size)
+                self.bytes_sent = size
+        finally:
+            os.close(fd)
+        self._finish()
+
+    def _finish(self) -> None:
+        self.phase = Phase.COMPLETE
+        self._headers = ()
+        if not self.request_complete or (
+            self._framing is Framing.LENGTH
+            and self._content_length is not None
+            and self.bytes_sent != self._content_length
+        ):
+            self.keep_alive = False
+        self._wake()
+        self.conn.response_complete(self)
+
+    # -- running the application --------------------------------------------------------
+
+    async def run(self, app: ASGIApp) -> None:
+        try:
+            application: Any = app  # the app may (wrongly) return a value: report it
+            result = await application(self.scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            self._abandon("cancelled")
+        except BaseException as exc:
+            self._app_failed(exc)
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+        else:
+            if result is not None:
+                logger.error("ASGI callable returned a value instead of None: %r", result)
+            if self.phase is not Phase.COMPLETE:
+                self._abandon("returned without completing the response")
+        finally:
+            self.conn.cycle_done(self)
+
+    def _app_failed(self, exc: BaseException) -> None:
+        logger.error("Exception in ASGI application", exc_info=exc)
+        self._server_error()
+
+    def _abandon(self, why: str) -> None:
+        if self.phase is Phase.COMPLETE or self.disconnected:
+            return
+        if why != "cancelled":
+            logger.error("ASGI callable %s", why)
+        self._server_error()
+
+    def _server_error(self, status: int = 500, message: str = "Internal Server Error") -> None:
+        if self.phase is Phase.COMPLETE or self.disconnected:
+            return
+        if self.phase is Phase.AWAITING_START or self.phase is Phase.START_RECEIVED:
+            conn = self.conn
+            self.status = status
+            self.conn.write(
+                error_response(
+                    status, message, date_line=conn.date.line(), server_line=conn.server_line
+                )
+            )
+        self.keep_alive = False
+        self._framing = Framing.NO_BODY
+        self.phase = Phase.COMPLETE
+        self._wake()
+        self.conn.response_complete(self)
+
+    def timed_out(self) -> None:
+        """Daphne's ``--http-timeout`` ran out: 503 if nothing was sent, else close."""
+        if self.phase is Phase.COMPLETE:
+            return
+        logger.warning("Application timed out answering %s", self.scope["path"])
+        self._server_error(503, "Application failed to respond within time limit")
+        if self.task is not None:
+            self.task.cancel()

@@ -1,0 +1,321 @@
+"""Sans-I/O HTTP/1.x request parser: bytes in, events out.
+
+llhttp (through ``httptools``) does the byte-level work. On top of it this module enforces
+what a server on the open internet needs and llhttp leaves to its caller: limits on the
+request line (414), the header block and header count (431), exactly one ``Host`` on
+HTTP/1.1, Transfer-Encoding codings other than ``chunked`` (501), Content-Length together
+with Transfer-Encoding, and HTTP versions other than 1.0/1.1 (505). llhttp itself already
+refuses obs-fold, control characters in the head and malformed chunk framing; those are
+turned into ``ProtocolError(400, ...)`` events here.
+
+``RequestParser.feed(data)`` returns the events the data completed, in order:
+``RequestHead``, then zero or more ``BodyChunk``, then ``MESSAGE_COMPLETE``; pipelined
+requests follow one another in the same list. A ``ProtocolError`` is always the last event:
+the parser is dead after it and the connection must answer with its status and close.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import httptools
+
+__all__ = [
+    "MESSAGE_COMPLETE",
+    "BodyChunk",
+    "Event",
+    "MessageComplete",
+    "ProtocolError",
+    "RequestHead",
+    "RequestParser",
+]
+
+
+class RequestHead:
+    """A request line and its header block."""
+
+    __slots__ = (
+        "expect_continue",
+        "headers",
+        "http_version",
+        "keep_alive",
+        "method",
+        "target",
+        "upgrade",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        target: bytes,
+        http_version: str,
+        headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+        upgrade: bytes | None,
+        expect_continue: bool,
+    ) -> None:
+        self.method = method
+        self.target = target  # raw request-target: path and query, as sent
+        self.http_version = http_version
+        self.headers = headers  # names lower-cased, arrival order
+        self.keep_alive = keep_alive
+        self.upgrade = upgrade  # lower-cased Upgrade value when the request asks for one
+        self.expect_continue = expect_continue
+
+    def __repr__(self) -> str:
+        return f"RequestHead({self.method} {self.target!r} HTTP/{self.http_version})"
+
+
+class BodyChunk:
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"BodyChunk({self.data!r})"
+
+
+class MessageComplete:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MESSAGE_COMPLETE"
+
+
+MESSAGE_COMPLETE: Final = MessageComplete()
+
+
+class ProtocolError:
+    """The request cannot be served: answer ``status`` and close the connection."""
+
+    __slots__ = ("reason", "status")
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"ProtocolError({self.status}, {self.reason!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ProtocolError):
+            return NotImplemented
+        return (self.status, self.reason) == (other.status, other.reason)
+
+    def __hash__(self) -> int:
+        return hash((self.status, self.reason))
+
+
+Event = RequestHead | BodyChunk | MessageComplete | ProtocolError
+
+
+class _Reject(Exception):
+    """Raised inside an httptools callback to stop parsing with a precise error."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+_SUPPORTED_VERSIONS: Final = frozenset({"1.0", "1.1"})
+# Per-header overhead counted towards the header block size: ": " and CRLF.
+_HEADER_OVERHEAD: Final = 4
+
+
+class RequestParser:
+    """Feed bytes with ``feed``; read events from its return value."""
+
+    __slots__ = (
+        "_body_started",
+        "_content_length",
+        "_dead",
+        "_events",
+        "_expect",
+        "_head_bytes",
+        "_header_bytes",
+        "_headers",
+        "_host_count",
+        "_in_head",
+        "_max_count",
+        "_max_head",
+        "_max_line",
+        "_parser",
+        "_transfer_encoding",
+        "_upgrade",
+        "_url",
+        "trailing",
+        "upgraded",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_header_size: int = 64 * 1024,
+        max_header_count: int = 100,
+        max_request_line: int = 8 * 1024,
+    ) -> None:
+        self._max_head = max_header_size
+        self._max_count = max_header_count
+        self._max_line = max_request_line
+        self._parser = httptools.HttpRequestParser(self)
+        self._events: list[Event] = []
+        self._dead = False
+        self._in_head = False
+        self._body_started = False
+        self._reset_head()
+        #: Set once a request asked for a protocol switch (Upgrade or CONNECT): the parser
+        #: stops there; ``trailing`` holds the bytes that followed the request head.
+        self.upgraded = False
+        self.trailing = b""
+
+    def _reset_head(self) -> None:
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = 0
+        self._header_bytes = 0
+        self._host_count = 0
+        self._transfer_encoding: list[bytes] = []
+        self._content_length = False
+        self._upgrade: bytes | None = None
+        self._expect = False
+
+    @property
+    def in_head(self) -> bool:
+        """True while a request head has begun arriving but is not complete yet."""
+        return self._in_head
+
+    @property
+    def dead(self) -> bool:
+        return self._dead
+
+    # -- public API --------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._dead or self.upgraded:
+            return []
+        events = self._events = []
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._on_upgrade(data, exc)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__ or exc.__cause__
+            if isinstance(cause, _Reject):
+                self._fail(cause.status, cause.reason)
+            else:  # an unexpected error in a callback is a bug here: surface it
+                raise
+        except httptools.HttpParserInvalidURLError as exc:
+            self._fail(400, f"Invalid request target: {_describe(exc)}")
+        except httptools.HttpParserInvalidMethodError as exc:
+            self._fail(400, f"Invalid request method: {_describe(exc)}")
+        except httptools.HttpParserError as exc:
+            self._fail(400, f"Invalid HTTP request: {_describe(exc)}")
+        else:
+            if self._in_head:
+                self._head_bytes += len(data)
+                if self._head_bytes > self._max_head + self._max_line:
+                    self._fail(431, "Request header block too large")
+        return events
+
+    # -- httptools callbacks -----------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._body_started = False
+        self._reset_head()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self._max_line:
+            raise _Reject(414, f"Request line too long (limit {self._max_line} bytes)")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + _HEADER_OVERHEAD
+        if self._header_bytes > self._max_head:
+            raise _Reject(431, f"Request header block too large (limit {self._max_head} bytes)")
+        if len(self._headers) >= self._max_count:
+            raise _Reject(431, f"Too many request headers (limit {self._max_count})")
+        if not self._in_head:
+            return  # a chunked trailer field: counted against the limits, then dropped
+        name = name.lower()
+        self._headers.append((name, value))
+        if name == b"host":
+            self._host_count += 1
+        elif name == b"transfer-encoding":
+            self._transfer_encoding.append(value)
+        elif name == b"content-length":
+            self._content_length = True
+        elif name == b"upgrade":
+            self._upgrade = value.lower()
+        elif name == b"expect" and value.lower() == b"100-continue":
+            self._expect = True
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        parser = self._parser
+        version = parser.get_http_version()
+        self._check_head(version)
+        upgrade = self._upgrade if parser.should_upgrade() else None
+        self._events.append(
+            RequestHead(
+                parser.get_method().decode("ascii"),
+                self._url,
+                version,
+                self._headers,
+                parser.should_keep_alive(),
+                upgrade,
+                self._expect,
+            )
+        )
+        # Header-count limit applies to trailers separately.
+        self._headers = []
+
+    def on_body(self, body: bytes) -> None:
+        self._events.append(BodyChunk(body))
+
+    def on_message_complete(self) -> None:
+        self._events.append(MESSAGE_COMPLETE)
+
+    # -- checks llhttp leaves to us --------------------------------------------------
+
+    def _check_head(self, version: str) -> None:
+        if version not in _SUPPORTED_VERSIONS:
+            raise _Reject(505, f"Expected HTTP version 1.0 or 1.1, got {version}")
+        if version == "1.1" and self._host_count != 1:
+            got = "none" if self._host_count == 0 else f"{self._host_count}"
+            raise _Reject(400, f"Expected exactly one Host header on HTTP/1.1, got {got}")
+        if self._transfer_encoding:
+            if self._content_length:
+                raise _Reject(400, "Content-Length and Transfer-Encoding are both present")
+            codings = [
+                c.strip().lower() for value in self._transfer_encoding for c in value.split(b",")
+            ]
+            unsupported = [c for c in codings if c != b"chunked"]
+            if unsupported:
+                got = unsupported[0].decode("latin-1")
+                raise _Reject(501, f'Expected Transfer-Encoding "chunked", got "{got}"')
+            if len(codings) != 1:
+                raise _Reject(400, "Transfer-Encoding chunked applied more than once")
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _on_upgrade(self, data: bytes, exc: httptools.HttpParserUpgrade) -> None:
+        # llhttp stops after the head of an Upgrade/CONNECT request; its offset is the
+        # first byte that belongs to the new protocol.
+        try:
+            offset = int(exc.args[0])
+        except (IndexError, TypeError, ValueError):
+            offset = len(data)
+        self.upgraded = True
+        self.trailing = data[offset:]
+
+    def _fail(self, status: int, reason: str) -> None:
+        self._dead = True
+        self._in_head = False
+        self._events.append(ProtocolError(status, reason))
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,498 @@
+"""The HTTP/1.1 connection: an ``asyncio.Protocol`` driving the parser and ASGI cycles.
+
+One ``HTTPProtocol`` per TCP/unix/TLS connection. Bytes go through the sans-I/O
+``RequestParser``; each request head becomes a ``RequestResponseCycle`` run as one task.
+Pipelined requests queue behind the running one (reading pauses while any wait) so
+responses leave in request order. A ``GET`` asking for ``Upgrade: websocket`` is handed to
+``narrows.server.websocket.protocol.WebSocketProtocol`` when that module is installed.
+
+Timers: ``keep_alive_timeout`` while idle between requests (and before the first),
+``header_timeout`` from the first byte of a request head until the head is complete
+(slowloris), ``http_timeout`` (Daphne ``-t``) for the application to answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import logging
+from typing import IO, Any
+from urllib.parse import unquote
+
+import httptools
+
+from narrows.server.config import Config
+from narrows.server.http.cycle import RequestResponseCycle
+from narrows.server.http.date import DateHeader
+from narrows.server.http.parser import (
+    BodyChunk,
+    MessageComplete,
+    ProtocolError,
+    RequestHead,
+    RequestParser,
+)
+from narrows.server.http.response import error_response
+from narrows.server.proxy import ProxyHeaders
+from narrows.server.state import ServerState, UpgradeRequest
+from narrows.types import Address, Receive, Scope, Send
+
+__all__ = ["ConnectionState", "HTTPProtocol", "ProtocolContext"]
+
+logger = logging.getLogger("narrows.server")
+
+_SENDFILE_CHUNK = 256 * 1024
+
+
+class ConnectionState(enum.Enum):
+    OPEN = "open"
+    CLOSING = "closing"  # shutdown() asked: close once the in-flight response is done
+    UPGRADED = "upgraded"  # handed over to the WebSocket protocol
+    CLOSED = "closed"
+
+
+class ProtocolContext:
+    """What every connection of one server shares: config, Date cache, proxy rules."""
+
+    __slots__ = ("asgi", "config", "date", "proxy", "server_line", "state", "websocket_class")
+
+    def __init__(self, state: ServerState) -> None:
+        config = state.config
+        self.state = state
+        self.config = config
+        self.date = DateHeader()
+        name = config.server_name
+        self.server_line = b"server: " + name.encode("latin-1") + b"\r\n" if name else b""
+        self.proxy = ProxyHeaders(config)
+        self.asgi = {"version": "3.0", "spec_version": "2.5"}
+        self.websocket_class: Any = _load_websocket_class() if config.websocket else None
+
+
+def _load_websocket_class() -> Any:
+    try:
+        from narrows.server.websocket.protocol import (  # type: ignore[import-not-found,unused-ignore]
+            WebSocketProtocol,
+        )
+    except ImportError:
+        return None
+    return WebSocketProtocol
+
+
+async def _service_unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+    body = b"Service Unavailable\n"
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class HTTPProtocol(asyncio.Protocol):
+    def __init__(self, ctx: ProtocolContext, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.ctx = ctx
+        self.state = ctx.state
+        self.config: Config = ctx.config
+        self.loop = loop or asyncio.get_event_loop()
+        self.date = ctx.date
+        self.server_line = ctx.server_line
+        self.body_buffer_limit = self.config.request_body_buffer
+        self.conn_state = ConnectionState.OPEN
+        self.transport: asyncio.Transport | None = None
+        self.parser = RequestParser(
+            max_header_size=self.config.max_header_size,
+            max_header_count=self.config.max_header_count,
+            max_request_line=self.config.max_request_line,
+        )
+        self.client: Address | None = None
+        self.server: Address | tuple[str, None] | None = None
+        self.scheme = "http"
+        self.peer_trusted = False
+        self.write_paused = False
+        self._reading_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._cycles: collections.deque[RequestResponseCycle] = collections.deque()
+        self._receiving: RequestResponseCycle | None = None
+        self._upgrade_head: RequestHead | None = None
+        self._pending_error: ProtocolError | None = None
+        self._keepalive_timer: asyncio.TimerHandle | None = None
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._timeout_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        tcp: asyncio.Transport = transport  # type: ignore[assignment]
+        self.transport = tcp
+        self.state.connections.add(self)
+        tcp.set_write_buffer_limits(high=self.config.flow_control_high_water)
+        self.client, self.server = _addresses(transport)
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
+        if self.ctx.proxy.enabled:
+            self.peer_trusted = self.ctx.proxy.is_trusted(self.client[0] if self.client else None)
+        self._start_keepalive_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+            self._keepalive_timer = None
+        for event in self.parser.feed(data):
+            kind = type(event)
+            if kind is RequestHead:
+                self._on_head(event)  # type: ignore[arg-type]
+            elif kind is BodyChunk:
+                if self._receiving is not None:
+                    self._receiving.feed_body(event.data)  # type: ignore[union-attr]
+            elif kind is MessageComplete:
+                if self._receiving is not None:
+                    self._receiving.message_complete()
+                    self._receiving = None
+            else:
+                self._on_protocol_error(event)  # type: ignore[arg-type]
+        if self.parser.upgraded:
+            self._on_upgrade()
+        elif self.parser.in_head and self._header_timer is None:
+            self._header_timer = self.loop.call_later(
+                self.config.header_timeout, self._on_header_timeout
+            )
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too; connection_lost reports the disconnect
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn_state = ConnectionState.CLOSED
+        self.state.connections.discard(self)
+        self._cancel_timers()
+        for index, cycle in enumerate(self._cycles):
+            cycle.disconnect()
+            task = cycle.task
+            if index == 0 and task is not None and not task.done():
+                self.loop.call_later(self.config.application_close_timeout, task.cancel)
+        self._cycles.clear()
+        self._receiving = None
+        self._wake_drainers()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_drainers()
+
+    # -- used by the cycle --------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and self.conn_state is not ConnectionState.CLOSED:
+            transport.write(data)
+
+    async def drain(self) -> None:
+        if not self.write_paused or self.conn_state is ConnectionState.CLOSED:
+            return
+        waiter = self.loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    def _wake_drainers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self._reading_paused or self.transport is None:
+            return
+        if len(self._cycles) > 1 or self._pending_error is not None:
+            return  # pipelined requests wait: read no further until they are served
+        receiving = self._receiving
+        if receiving is not None and receiving.body_buffered() >= self.body_buffer_limit:
+            return
+        self._reading_paused = False
+        self.transport.resume_reading()
+
+    async def sendfile(self, file: IO[bytes], size: int) -> None:
+        """Send ``size`` bytes of ``file``: ``loop.sendfile`` where possible, else chunks."""
+        transport = self.transport
+        if transport is None or self.conn_state is ConnectionState.CLOSED:
+            return
+        sendfile = getattr(self.loop, "sendfile", None)
+        if sendfile is not None and transport.get_extra_info("sslcontext") is None:
+            try:
+                await sendfile(transport, file, 0, size, fallback=False)
+                return
+            except (NotImplementedError, RuntimeError, asyncio.SendfileNotAvailableError):
+                file.seek(0)
+        remaining = size
+        while remaining > 0 and self.transport is not None and not self.transport.is_closing():
+            chunk = await self.loop.run_in_executor(
+                None, file.read, min(_SENDFILE_CHUNK, remaining)
+            )
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            self.write(chunk)
+            await self.drain()
+
+    def response_complete(self, cycle: RequestResponseCycle) -> None:
+        if self._timeout_timer is not None:
+            self._timeout_timer.cancel()
+            self._timeout_timer = None
+        self.state.total_requests += 1
+        access_log = self.state.access_log
+        if access_log is not None:
+            scope = cycle.scope
+            access_log.http(
+                scope["client"], scope["method"], scope["path"], cycle.status, cycle.bytes_sent
+            )
+        if self.conn_state is ConnectionState.CLOSED:
+            return
+        if self._cycles and self._cycles[0] is cycle:
+            self._cycles.popleft()
+        if not cycle.keep_alive or self.conn_state is ConnectionState.CLOSING:
+            self._close()
+        elif self._cycles:
+            self._run(self._cycles[0])
+            self.resume_reading()
+        elif self._pending_error is not None:
+            self._send_error(self._pending_error)
+        elif self._upgrade_head is not None:
+            self._hand_over(self._upgrade_head)
+        else:
+            self.resume_reading()
+            self._start_keepalive_timer()
+
+    def cycle_done(self, cycle: RequestResponseCycle) -> None:
+        """The application returned (after ``response_complete`` or instead of it)."""
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _on_head(self, head: RequestHead) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        if self.conn_state is not ConnectionState.OPEN:
+            self._receiving = None
+            return  # shutting down: no new requests on this connection
+        if (
+            head.upgrade == b"websocket"
+            and head.method == "GET"
+            and self.ctx.websocket_class is not None
+        ):
+            self._upgrade_head = head
+            self._receiving = None
+            return
+        keep_alive = head.keep_alive and head.upgrade is None
+        cycle = RequestResponseCycle(
+            self, self._scope(head), keep_alive=keep_alive, expect_continue=head.expect_continue
+        )
+        self._cycles.append(cycle)
+        self._receiving = cycle
+        if len(self._cycles) == 1:
+            self._run(cycle)
+        else:
+            self.pause_reading()
+
+    def _scope(self, head: RequestHead) -> dict[str, Any]:
+        raw_path, query = _split_target(head.target)
+        path = raw_path.decode("latin-1")
+        if "%" in path:
+            path = unquote(path)
+        client, scheme = self.client, self.scheme
+        if self.peer_trusted:
+            client, scheme = self.ctx.proxy.resolve(head.headers, client, scheme, peer_trusted=True)
+        return {
+            "type": "http",
+            "asgi": self.ctx.asgi,
+            "http_version": head.http_version,
+            "method": head.method,
+            "scheme": scheme,
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "root_path": self.config.root_path,
+            "headers": head.headers,
+            "client": client,
+            "server": self.server,
+            "state": self.state.lifespan_state.copy(),
+            "extensions": {"http.response.trailers": {}, "http.response.pathsend": {}},
+        }
+
+    def _run(self, cycle: RequestResponseCycle) -> None:
+        state = self.state
+        app = state.app
+        limit = self.config.limit_concurrency
+        if limit is not None and (len(state.connections) > limit or len(state.tasks) >= limit):
+            app = _service_unavailable
+        if self.config.http_timeout is not None and self.config.http_timeout > 0:
+            self._timeout_timer = self.loop.call_later(self.config.http_timeout, cycle.timed_out)
+        task = self.loop.create_task(cycle.run(app))
+        cycle.task = task
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+
+    # -- errors, upgrade, timers ----------------------------------------------------------
+
+    def _on_protocol_error(self, error: ProtocolError) -> None:
+        logger.info("Invalid HTTP request from %s: %s", _peer(self.client), error.reason)
+        receiving = self._receiving
+        if receiving is not None and self._cycles and receiving is self._cycles[0]:
+            # The body of the request being served is malformed.
+            self._receiving = None
+            started = receiving.phase.name not in ("AWAITING_START", "START_RECEIVED")
+            receiving.disconnect()
+            if started:
+                self._close()
+            else:
+                self._send_error(error)
+        elif self._cycles:
+            self._pending_error = error  # answered once the requests ahead are served
+            self.pause_reading()
+        else:
+            self._send_error(error)
+
+    def _send_error(self, error: ProtocolError) -> None:
+        self.write(
+            error_response(
+                error.status,
+                error.reason,
+                date_line=self.date.line(),
+                server_line=self.server_line,
+            )
+        )
+        self._close()
+
+    def _on_upgrade(self) -> None:
+        head = self._upgrade_head
+        if head is None:
+            return  # an Upgrade we do not speak (h2c, CONNECT...): served as plain HTTP
+        if not self._cycles:
+            self._hand_over(head)
+
+    def _hand_over(self, head: RequestHead) -> None:
+        transport = self.transport
+        if transport is None or self.conn_state is not ConnectionState.OPEN:
+            return
+        self._upgrade_head = None
+        self._cancel_timers()
+        raw_path, query = _split_target(head.target)
+        path = raw_path.decode("latin-1")
+        if "%" in path:
+            path = unquote(path)
+        scheme = "wss" if self.scheme == "https" else "ws"
+        client = self.client
+        if self.peer_trusted:
+            client, scheme = self.ctx.proxy.resolve(head.headers, client, scheme, peer_trusted=True)
+        request = UpgradeRequest(
+            http_version=head.http_version,
+            method=head.method,
+            path=path,
+            raw_path=raw_path,
+            query_string=query,
+            headers=head.headers,
+            client=client,
+            server=self.server,
+            scheme=scheme,
+            root_path=self.config.root_path,
+        )
+        self.conn_state = ConnectionState.UPGRADED
+        self.state.connections.discard(self)
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        ws = self.ctx.websocket_class(self.state, request, transport, self.parser.trailing)
+        transport.set_protocol(ws)
+        ws.start()
+
+    def _start_keepalive_timer(self) -> None:
+        if self._keepalive_timer is None:
+            self._keepalive_timer = self.loop.call_later(
+                self.config.keep_alive_timeout, self._on_keepalive_timeout
+            )
+        else:
+            self._keepalive_timer.cancel()
+            self._keepalive_timer = self.loop.call_later(
+                self.config.keep_alive_timeout, self._on_keepalive_timeout
+            )
+
+    def _on_keepalive_timeout(self) -> None:
+        self._keepalive_timer = None
+        if not self._cycles and not self.parser.in_head:
+            self._close()
+
+    def _on_header_timeout(self) -> None:
+        self._header_timer = None
+        if self.parser.in_head and self.conn_state is ConnectionState.OPEN:
+            logger.info("Request head from %s not complete in time", _peer(self.client))
+            if not self._cycles:
+                self._send_error(ProtocolError(408, "Request head not received in time"))
+            else:
+                self._close()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._keepalive_timer, self._header_timer, self._timeout_timer):
+            if timer is not None:
+                timer.cancel()
+        self._keepalive_timer = self._header_timer = self._timeout_timer = None
+
+    def _close(self) -> None:
+        if self.transport is not None and self.conn_state is not ConnectionState.CLOSED:
+            self.conn_state = ConnectionState.CLOSED
+            self._cancel_timers()
+            self.transport.close()
+
+    # -- graceful shutdown (ManagedConnection) ------------------------------------------
+
+    def shutdown(self) -> None:
+        if self.conn_state is not ConnectionState.OPEN:
+            return
+        if not self._cycles:
+            self._close()
+        else:
+            self.conn_state = ConnectionState.CLOSING
+            while len(self._cycles) > 1:
+                self._cycles.pop()
+
+    def force_close(self) -> None:
+        for cycle in self._cycles:
+            if cycle.task is not None and not cycle.task.done():
+                cycle.task.cancel()
+        if self.transport is not None:
+            self.conn_state = ConnectionState.CLOSED
+            self.transport.abort()
+
+
+def _split_target(target: bytes) -> tuple[bytes, bytes]:
+    if target[:1] == b"/":
+        raw_path, _, query = target.partition(b"?")
+        return raw_path, query
+    if target == b"*":
+        return b"*", b""
+    try:
+        url = httptools.parse_url(target)
+    except httptools.HttpParserInvalidURLError:
+        return target, b""
+    return url.path or b"/", url.query or b""
+
+
+def _addresses(
+    transport: asyncio.BaseTransport,
+) -> tuple[Address | None, Address | tuple[str, None] | None]:
+    peer = transport.get_extra_info("peername")
+    sock = transport.get_extra_info("sockname")
+    client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple | list) and peer else None
+    server: Address | tuple[str, None] | None
+    if isinstance(sock, tuple | list) and sock:
+        server = (str(sock[0]), int(sock[1]))
+    elif isinstance(sock, str) and sock:
+        server = (sock, None)
+    else:
+        server = None
+    return client, server
+
+
+def _peer(client: Address | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "unix socket peer"

@@ -1,0 +1,215 @@
+"""HTTP/1.x response serialisation: status lines, head, framing, chunks, trailers.
+
+Pure functions over bytes; the ASGI cycle (``cycle.py``) decides when to call them. Status
+lines are built once per (version, status) and cached; the ``Date`` line comes from
+``date.DateHeader``. Header names and values from the application are checked: a value with
+CR, LF or NUL (response splitting) or a name that is not an RFC 9110 token raises
+``InvalidResponse``, which the cycle answers with a 500.
+"""
+
+from __future__ import annotations
+
+import enum
+import http
+import re
+from collections.abc import Iterable
+from typing import Final
+
+__all__ = [
+    "LAST_CHUNK",
+    "Framing",
+    "InvalidResponse",
+    "ResponseHead",
+    "encode_chunk",
+    "encode_head",
+    "encode_trailers",
+    "error_response",
+    "status_line",
+]
+
+LAST_CHUNK: Final = b"0\r\n\r\n"
+
+_BAD_VALUE = re.compile(rb"[\x00\r\n]").search
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+_STATUS_LINES: dict[tuple[bool, int], bytes] = {}
+
+
+class InvalidResponse(ValueError):
+    """The application's response cannot be put on the wire as given."""
+
+
+class Framing(enum.Enum):
+    """How the response body is delimited on the wire."""
+
+    NO_BODY = "no body"  # HEAD, 1xx, 204, 304
+    LENGTH = "content-length"
+    CHUNKED = "chunked"
+    CLOSE = "until close"  # HTTP/1.0 streaming: the end of the body is the end of the stream
+
+
+class ResponseHead:
+    __slots__ = ("content_length", "data", "framing", "keep_alive")
+
+    def __init__(
+        self, data: bytes, framing: Framing, keep_alive: bool, content_length: int | None
+    ) -> None:
+        self.data = data
+        self.framing = framing
+        self.keep_alive = keep_alive
+        self.content_length = content_length
+
+
+def status_line(http11: bool, status: int) -> bytes:
+    """b"HTTP/1.1 200 OK\\r\\n", built once per version and status."""
+    key = (http11, status)
+    line = _STATUS_LINES.get(key)
+    if line is None:
+        try:
+            phrase = http.HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        version = b"HTTP/1.1 " if http11 else b"HTTP/1.0 "
+        line = version + f"{status} {phrase}".rstrip().encode("ascii") + b"\r\n"
+        _STATUS_LINES[key] = line
+    return line
+
+
+def _has_no_body(status: int, method_head: bool) -> bool:
+    return method_head or status < 200 or status == 204 or status == 304
+
+
+def encode_head(
+    status: int,
+    headers: Iterable[tuple[bytes, bytes]],
+    *,
+    http11: bool,
+    keep_alive: bool,
+    method_head: bool,
+    body_length: int | None,
+    want_trailers: bool,
+    date_line: bytes,
+    server_line: bytes,
+) -> ResponseHead:
+    """Serialise a response head and decide its framing.
+
+    ``body_length`` is the whole body's size when the application sent it in one message
+    (then a Content-Length is added unless it gave one), or None while it streams.
+    """
+    parts = [status_line(http11, status)]
+    content_length: int | None = None
+    chunked = False
+    has_date = has_server = has_connection = False
+    for item in headers:
+        name, value = _check_header(item)
+        parts += (name, b": ", value, b"\r\n")
+        lname = name.lower()
+        if lname == b"content-length":
+            content_length = _parse_content_length(value)
+        elif lname == b"transfer-encoding":
+            chunked = True
+        elif lname == b"connection":
+            has_connection = True
+            if b"close" in value.lower():
+                keep_alive = False
+        elif lname == b"date":
+            has_date = True
+        elif lname == b"server":
+            has_server = True
+    framing = _framing(
+        status, method_head, http11, chunked, content_length, body_length, want_trailers
+    )
+    if framing is Framing.LENGTH and content_length is None:
+        content_length = body_length
+        parts.append(b"content-length: %d\r\n" % (body_length or 0))
+    elif framing is Framing.CHUNKED and not chunked:
+        parts.append(b"transfer-encoding: chunked\r\n")
+    elif framing is Framing.CLOSE:
+        keep_alive = False
+    if not has_date:
+        parts.append(date_line)
+    if not has_server and server_line:
+        parts.append(server_line)
+    if not has_connection:
+        if not keep_alive:
+            parts.append(b"connection: close\r\n")
+        elif not http11:
+            parts.append(b"connection: keep-alive\r\n")
+    parts.append(b"\r\n")
+    return ResponseHead(b"".join(parts), framing, keep_alive, content_length)
+
+
+def _framing(
+    status: int,
+    method_head: bool,
+    http11: bool,
+    chunked: bool,
+    content_length: int | None,
+    body_length: int | None,
+    want_trailers: bool,
+) -> Framing:
+    if _has_no_body(status, method_head):
+        return Framing.NO_BODY
+    if chunked:
+        if not http11:
+            raise InvalidResponse("Transfer-Encoding set on a response to an HTTP/1.0 request")
+        return Framing.CHUNKED
+    if want_trailers and http11 and content_length is None:
+        return Framing.CHUNKED
+    if content_length is not None or body_length is not None:
+        return Framing.LENGTH
+    return Framing.CHUNKED if http11 else Framing.CLOSE
+
+
+def _check_header(item: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    try:
+        name, value = item
+    except (TypeError, ValueError):
+        raise InvalidResponse(f"Expected a (name, value) header pair, got {item!r}") from None
+    if not isinstance(name, bytes) or not isinstance(value, bytes):
+        raise InvalidResponse(
+            f"Expected header name and value as bytes, got "
+            f"{type(name).__name__} and {type(value).__name__}"
+        )
+    if not _TOKEN(name):
+        raise InvalidResponse(f"Invalid response header name {name!r}")
+    if _BAD_VALUE(value):
+        raise InvalidResponse(f"Response header {name!r} value contains CR, LF or NUL")
+    return name, value
+
+
+def _parse_content_length(value: bytes) -> int:
+    value = value.strip()
+    if not value.isdigit():
+        raise InvalidResponse(f"Expected Content-Length as digits, got {value!r}")
+    return int(value)
+
+
+def encode_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def encode_trailers(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The last chunk followed by trailer fields and the final CRLF."""
+    parts = [b"0\r\n"]
+    for item in headers:
+        name, value = _check_header(item)
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def error_response(
+    status: int, message: str, *, date_line: bytes, server_line: bytes, keep_alive: bool = False
+) -> bytes:
+    """A complete plain-text response the server itself answers with (400, 500, 503...)."""
+    body = message.encode("utf-8", "replace") + b"\n"
+    head = [
+        status_line(True, status),
+        b"content-type: text/plain; charset=utf-8\r\n",
+        b"content-length: %d\r\n" % len(body),
+        date_line,
+        server_line,
+        b"" if keep_alive else b"connection: close\r\n",
+        b"\r\n",
+    ]
+    return b"".join(head) + body

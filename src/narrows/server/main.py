@@ -1,0 +1,56 @@
+"""``run(config, app=None) -> int``: the programmatic entry the CLI and runserver use.
+
+Picks the event loop (uvloop unless ``--loop asyncio`` or it is not installed), hands
+``workers > 1`` and ``--reload`` to ``narrows.server.supervisor`` when that module is
+present, and turns startup errors into one clear log line and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Callable
+
+from narrows.server.app_loader import AppLoadError
+from narrows.server.config import Config
+from narrows.server.endpoints import EndpointError
+from narrows.server.logs import configure_logging
+from narrows.server.server import Server
+from narrows.types import ASGIApp
+
+__all__ = ["loop_factory", "run"]
+
+logger = logging.getLogger("narrows.server")
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if name != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if name == "uvloop":
+                raise RuntimeError("--loop uvloop asked for, but uvloop is not installed")
+        else:
+            return uvloop.new_event_loop  # type: ignore[no-any-return]
+    return asyncio.new_event_loop
+
+
+def run(config: Config, app: ASGIApp | None = None) -> int:
+    configure_logging(config.verbosity, config.log_fmt)
+    if (config.workers > 1 or config.reload) and app is None:
+        try:
+            supervisor = importlib.import_module("narrows.server.supervisor")
+        except ImportError:
+            logger.warning("Process supervisor not available; running one process")
+        else:
+            return int(supervisor.run(config))
+    try:
+        factory = loop_factory(config.loop)
+        with asyncio.Runner(loop_factory=factory, debug=config.verbosity >= 3) as runner:
+            return runner.run(Server(config, app).serve())
+    except (AppLoadError, EndpointError, RuntimeError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 1
+    except KeyboardInterrupt:
+        return 0

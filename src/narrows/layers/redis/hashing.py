@@ -1,6 +1,6 @@
 """Consistent hashing of channel and group names onto shards.
 
-A ring of virtual nodes (``VNODES`` points per shard, CRC32 of ``"shard-i-v"``): adding or
+A ring of virtual nodes (``VNODES`` points per shard, 64-bit BLAKE2b of ``"shard-i-v"``): adding or
 removing one shard moves only about ``1/n`` of the names, unlike ``crc32(name) % n``.
 Every process must list the same hosts in the same order to agree on the ring.
 """
@@ -8,7 +8,7 @@ Every process must list the same hosts in the same order to agree on the ring.
 from __future__ import annotations
 
 import bisect
-import zlib
+import hashlib
 
 VNODES = 160
 
@@ -19,7 +19,7 @@ class HashRing:
             raise ValueError(f"Expected at least one Redis host, got {size}")
         self.size = size
         points = sorted(
-            (zlib.crc32(f"shard-{shard}-{vnode}".encode()), shard)
+            (_hash(f"shard-{shard}-{vnode}"), shard)
             for shard in range(size)
             for vnode in range(VNODES)
         )
@@ -29,5 +29,10 @@ class HashRing:
     def shard_for(self, name: str) -> int:
         if self.size == 1:
             return 0
-        index = bisect.bisect(self._hashes, zlib.crc32(name.encode()))
+        index = bisect.bisect(self._hashes, _hash(name))
         return self._shards[index % len(self._shards)]
+
+
+def _hash(name: str) -> int:
+    # CRC32 clusters similar short names (``room.1``, ``room.2``...) on one shard.
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big")

@@ -83,11 +83,17 @@ def make_client(spec: HostSpec) -> Any:
     """A redis-py asyncio client for ``spec``; call it inside the event loop that uses it."""
     from redis import asyncio as aioredis
     from redis.asyncio.cluster import RedisCluster
+    from redis.asyncio.retry import Retry
     from redis.asyncio.sentinel import Sentinel
+    from redis.backoff import NoBackoff
 
     options = dict(spec.options)
     options.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
     options["decode_responses"] = False
+    if spec.kind != "cluster":
+        # The layer retries (with its own backoff and ``retry_timeout``) and logs; redis-py's
+        # default of three hidden retries with seconds of backoff would only add delay.
+        options.setdefault("retry", Retry(NoBackoff(), 0))
     if spec.kind == "url":
         return aioredis.Redis.from_url(options.pop("address"), **options)
     if spec.kind == "params":

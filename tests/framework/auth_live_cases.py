@@ -1,0 +1,89 @@
+"""Live-server cases, run by ``test_live.py`` in a pytest process of their own (they need
+the file-based database of ``auth_live_settings``): a real narrows server in a child
+process serving HTTP, static files and an authenticated WebSocket."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+from django.contrib.auth.models import User
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from narrows.testing import ChannelsLiveServerTestCase
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            return response.status, response.read().decode(), headers
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), {k.lower(): v for k, v in exc.headers.items()}
+
+
+class LiveServerTests(ChannelsLiveServerTestCase):
+    def origin(self) -> str:
+        return self.live_server_url
+
+    def test_urls(self) -> None:
+        assert self.live_server_url.startswith("http://localhost:")
+        assert self.live_server_ws_url == "ws" + self.live_server_url[4:]
+
+    def test_http_is_served_by_django(self) -> None:
+        status, body, headers = fetch(self.live_server_url + "/")
+        assert (status, body) == (200, "hello from the live server")
+        assert headers.get("server") == "narrows"
+
+    def test_the_server_sees_the_test_database(self) -> None:
+        User.objects.create_user("carol", password="x")
+        User.objects.create_user("dave", password="x")
+        assert fetch(self.live_server_url + "/count/")[1] == "2"
+
+    def test_static_files_are_served(self) -> None:
+        status, body, _ = fetch(self.live_server_url + "/static/live.txt")
+        assert (status, body) == (200, "static from the live server\n")
+
+    def test_websocket_sees_the_user_logged_in_over_http(self) -> None:
+        User.objects.create_user("erin", password="x")
+        _, _, headers = fetch(self.live_server_url + "/login/erin/")
+        session_cookie = headers["set-cookie"].split(";", 1)[0]
+        with connect(
+            self.live_server_ws_url + "/ws/whoami/",
+            origin=self.origin(),  # type: ignore[arg-type]
+            additional_headers={"Cookie": session_cookie},
+            open_timeout=10,
+        ) as ws:
+            assert ws.recv(timeout=10) == "erin"
+
+    def test_websocket_anonymous_without_cookie(self) -> None:
+        with connect(
+            self.live_server_ws_url + "/ws/whoami/",
+            origin=self.origin(),  # type: ignore[arg-type]
+            open_timeout=10,
+        ) as ws:
+            assert ws.recv(timeout=10) == "anonymous"
+
+    def test_websocket_from_another_origin_gets_403(self) -> None:
+        for origin in ("http://evil.example.org", None):
+            with self.subTest(origin=origin):
+                try:
+                    with connect(
+                        self.live_server_ws_url + "/ws/whoami/",
+                        origin=origin,  # type: ignore[arg-type]
+                        open_timeout=10,
+                    ):
+                        raise AssertionError("the handshake should have been refused")
+                except InvalidStatus as exc:
+                    assert exc.response.status_code == 403
+
+
+class LiveServerWithoutStaticTests(ChannelsLiveServerTestCase):
+    serve_static = False
+
+    def test_static_files_are_not_served(self) -> None:
+        status, _, _ = fetch(self.live_server_url + "/static/live.txt")
+        assert status == 404
+        assert fetch(self.live_server_url + "/")[0] == 200

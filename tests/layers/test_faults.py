@@ -1,0 +1,176 @@
+"""Faults: Redis killed and restarted mid-stream, full channels, receivers that disappear."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from narrows.layers import InMemoryChannelLayer
+from narrows.layers.redis import RedisChannelLayer
+from tests.layers.conftest import unique_prefix
+from tests.layers.servers import RedisServer
+
+pytestmark = pytest.mark.needs_redis
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def own_redis(redis_binary: str, redis_workdir: Path) -> Any:
+    server = RedisServer(redis_binary, redis_workdir).start()
+    yield server
+    server.stop()
+
+
+async def test_redis_killed_and_restarted_mid_stream(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="narrows.layers")
+    layer = RedisChannelLayer(hosts=[own_redis.url], retry_timeout=20, block_timeout=1)
+    channel = await layer.new_channel()
+    received: list[int] = []
+
+    async def consume() -> None:
+        while True:
+            received.append((await layer.receive(channel))["i"])
+
+    consumer = asyncio.ensure_future(consume())
+    try:
+        for index in range(20):
+            await layer.send(channel, {"type": "n", "i": index})
+        await eventually(lambda: len(received) == 20)
+
+        own_redis.kill()
+        # A send while Redis is down waits (retrying) instead of failing at once...
+        during_outage = asyncio.ensure_future(layer.send(channel, {"type": "n", "i": 100}))
+        await asyncio.sleep(0.5)
+        assert not during_outage.done()
+        own_redis.start()  # same port, empty (no persistence)
+        # ...and completes once Redis is back; the receive loop reconnected by itself.
+        await asyncio.wait_for(during_outage, 20)
+        await layer.group_add("after.restart", channel)
+        for index in range(200, 220):
+            await layer.group_send("after.restart", {"type": "n", "i": index})
+        await eventually(lambda: {100, *range(200, 220)} <= set(received), timeout=20)
+        assert received[:20] == list(range(20))
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        await layer.close()
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("Lost Redis" in message for message in messages), messages
+    assert any("Reconnected to Redis" in message for message in messages), messages
+    assert any("unreachable during send" in message for message in messages), messages
+
+
+async def test_shared_channel_receiver_survives_restart(own_redis: RedisServer) -> None:
+    layer = RedisChannelLayer(hosts=[own_redis.url], retry_timeout=20, block_timeout=1)
+    try:
+        waiting = asyncio.ensure_future(layer.receive("jobs"))
+        await asyncio.sleep(0.2)
+        own_redis.kill()
+        await asyncio.sleep(0.3)
+        own_redis.start()
+        await layer.send("jobs", {"type": "job", "id": 1})
+        assert (await asyncio.wait_for(waiting, 20))["id"] == 1
+    finally:
+        await layer.close()
+
+
+async def test_local_buffer_of_a_slow_receiver_evicts_oldest_and_counts(
+    redis_single: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    layer = RedisChannelLayer(
+        hosts=[redis_single.url], prefix=unique_prefix(), capacity=5, block_timeout=1
+    )
+    try:
+        slow, other = await layer.new_channel(), await layer.new_channel()
+        idle = asyncio.ensure_future(layer.receive(other))  # starts the receive loop
+        with caplog.at_level(logging.WARNING, logger="narrows.layers"):
+            for index in range(12):
+                await layer.send(slow, {"type": "n", "i": index})
+                await asyncio.sleep(0.03)  # the loop drains Redis into the local buffer
+            await eventually(lambda: layer.dropped["evicted"] == 7)
+        got = [(await layer.receive(slow))["i"] for _ in range(5)]
+        assert got == [7, 8, 9, 10, 11]
+        assert any("evicted" in r.getMessage() and slow in r.getMessage() for r in caplog.records)
+        idle.cancel()
+    finally:
+        await layer.flush()
+        await layer.close()
+
+
+async def test_dead_process_fills_up_and_group_sends_to_it_are_counted(
+    redis_single: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    prefix = unique_prefix()
+    dead = RedisChannelLayer(hosts=[redis_single.url], prefix=prefix, capacity=3)
+    live = RedisChannelLayer(hosts=[redis_single.url], prefix=prefix, capacity=3)
+    try:
+        ghost = await dead.new_channel()  # its process never receives again
+        await live.group_add("room", ghost)
+        with caplog.at_level(logging.WARNING, logger="narrows.layers"):
+            for index in range(5):
+                await live.group_send("room", {"type": "n", "i": index})
+        assert live.dropped["full"] == 2
+        assert any(
+            "'room'" in r.getMessage() and ghost in r.getMessage() and "full" in r.getMessage()
+            for r in caplog.records
+        )
+    finally:
+        await live.flush()
+        await live.close()
+        await dead.close()
+
+
+@pytest.mark.parametrize("kind", ["inmemory", "redis"])
+async def test_receiver_that_disappears_leaves_its_groups_after_expiry(
+    kind: str, redis_single: RedisServer
+) -> None:
+    if kind == "inmemory":
+        layer: Any = InMemoryChannelLayer(expiry=1)
+    else:
+        layer = RedisChannelLayer(
+            hosts=[redis_single.url], prefix=unique_prefix(), expiry=1, block_timeout=0.3
+        )
+    try:
+        alive, gone = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("room", alive)
+        await layer.group_add("room", gone)
+        # The consumer of ``gone`` receives once, then goes away without group_discard.
+        gone_consumer = asyncio.ensure_future(layer.receive(gone))
+        await layer.group_send("room", {"type": "n", "i": 0})
+        assert (await asyncio.wait_for(gone_consumer, 5))["i"] == 0
+        assert (await asyncio.wait_for(layer.receive(alive), 5))["i"] == 0
+        await layer.group_send("room", {"type": "n", "i": 1})  # nobody takes this for ``gone``
+        assert (await asyncio.wait_for(layer.receive(alive), 5))["i"] == 1
+
+        async def members() -> set[str]:
+            if kind == "inmemory":
+                return set(layer.groups.get("room", {}))
+            return set(await layer._group_members(layer._state(), "room"))
+
+        async def poll() -> None:
+            while gone in await members():
+                receiving = asyncio.ensure_future(layer.receive(alive))
+                await asyncio.sleep(0.2)  # layer calls (and the receive loop) sweep
+                receiving.cancel()
+                await asyncio.gather(receiving, return_exceptions=True)
+
+        await asyncio.wait_for(poll(), 10)
+        assert alive in await members()
+        assert layer.dropped["expired"] >= 1
+    finally:
+        await layer.flush()
+        await layer.close()

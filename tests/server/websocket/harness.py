@@ -14,9 +14,18 @@ from narrows.types import ASGIApp
 
 
 class Running:
-    def __init__(self, server: Server, port: int) -> None:
+    def __init__(self, server: Server, port: int, task: asyncio.Task[int]) -> None:
         self.server = server
         self.port = port
+        self.task = task
+        self.stopped = False
+
+    async def stop(self) -> int:
+        """What SIGTERM does: graceful shutdown; returns serve()'s exit code."""
+        if not self.stopped:
+            self.stopped = True
+            self.server.handle_exit()
+        return await asyncio.wait_for(asyncio.shield(self.task), 30)
 
     @property
     def url(self) -> str:
@@ -45,11 +54,11 @@ async def running(app: ASGIApp, **options: Any) -> AsyncIterator[Running]:
         await asyncio.sleep(0.01)
     if task.done():
         task.result()
+    handle = Running(server, port, task)
     try:
-        yield Running(server, port)
+        yield handle
     finally:
-        server.handle_exit()
-        await asyncio.wait_for(task, 30)
+        await handle.stop()
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

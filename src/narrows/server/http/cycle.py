@@ -251,6 +251,8 @@ class RequestResponseCycle:
             if framing is Framing.LENGTH:
                 assert self._content_length is not None
                 if self.bytes_sent + len(body) > self._content_length:
+                    if prefix:  # nothing was written yet: a clean 500 is still possible
+                        self.phase = Phase.START_RECEIVED
                     raise InvalidResponse(
                         f"Response body longer than its Content-Length "
                         f"({self._content_length} bytes)"

@@ -1,0 +1,278 @@
+"""The sans-I/O request parser: every case fed whole and byte by byte, plus a property test."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from narrows.server.http.parser import (
+    MESSAGE_COMPLETE,
+    BodyChunk,
+    Event,
+    MessageComplete,
+    ProtocolError,
+    RequestHead,
+    RequestParser,
+)
+
+
+def feed_whole(data: bytes, **limits: int) -> tuple[list[Event], RequestParser]:
+    parser = RequestParser(**limits)
+    return parser.feed(data), parser
+
+
+def feed_bytewise(data: bytes, **limits: int) -> tuple[list[Event], RequestParser]:
+    parser = RequestParser(**limits)
+    events: list[Event] = []
+    for i in range(len(data)):
+        events += parser.feed(data[i : i + 1])
+    return events, parser
+
+
+FEEDERS = [pytest.param(feed_whole, id="whole"), pytest.param(feed_bytewise, id="bytewise")]
+
+
+def normalise(events: list[Event]) -> list[object]:
+    """Merge adjacent body chunks (byte-by-byte feeding splits them) into comparable values."""
+    out: list[object] = []
+    for event in events:
+        if isinstance(event, BodyChunk):
+            if out and isinstance(out[-1], bytes):
+                out[-1] += event.data
+            else:
+                out.append(event.data)
+        elif isinstance(event, RequestHead):
+            out.append(
+                (
+                    event.method,
+                    event.target,
+                    event.http_version,
+                    event.headers,
+                    event.keep_alive,
+                    event.upgrade,
+                    event.expect_continue,
+                )
+            )
+        else:
+            out.append(event)
+    return out
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_simple_get(feed) -> None:
+    events, _ = feed(b"GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Y: z\r\n\r\n")
+    assert normalise(events) == [
+        (
+            "GET",
+            b"/a/b?x=1",
+            "1.1",
+            [(b"host", b"example.com"), (b"x-y", b"z")],
+            True,
+            None,
+            False,
+        ),
+        MESSAGE_COMPLETE,
+    ]
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_content_length_body(feed) -> None:
+    events, _ = feed(b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+    assert normalise(events)[1:] == [b"hello", MESSAGE_COMPLETE]
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_chunked_body_with_extension_and_trailer(feed) -> None:
+    data = (
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
+    events, _ = feed(data)
+    assert normalise(events)[1:] == [b"abcde", MESSAGE_COMPLETE]
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_pipelined_requests_in_order(feed) -> None:
+    data = b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
+    events, _ = feed(data)
+    heads = [e.target for e in events if isinstance(e, RequestHead)]
+    assert heads == [b"/1", b"/2"]
+    assert sum(isinstance(e, MessageComplete) for e in events) == 2
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_http10_without_host_and_not_keep_alive(feed) -> None:
+    events, _ = feed(b"GET / HTTP/1.0\r\n\r\n")
+    head = events[0]
+    assert isinstance(head, RequestHead)
+    assert head.http_version == "1.0"
+    assert head.keep_alive is False
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_http10_keep_alive_header(feed) -> None:
+    events, _ = feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    assert isinstance(events[0], RequestHead) and events[0].keep_alive is True
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_connection_close(feed) -> None:
+    events, _ = feed(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert isinstance(events[0], RequestHead) and events[0].keep_alive is False
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_expect_continue(feed) -> None:
+    events, _ = feed(
+        b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n"
+    )
+    assert isinstance(events[0], RequestHead) and events[0].expect_continue is True
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_websocket_upgrade_stops_with_trailing_bytes(feed) -> None:
+    data = (
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\r\n\x81\x00"
+    )
+    events, parser = feed(data)
+    assert isinstance(events[0], RequestHead)
+    assert events[0].upgrade == b"websocket"
+    assert parser.upgraded
+    if feed is feed_whole:
+        assert parser.trailing == b"\x81\x00"
+    assert parser.feed(b"more") == []
+
+
+BAD = [
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    (b"GET / HTTP/1.1\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n folded\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", 400),
+    (b"GET /a\x7fb HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\nHost: a\n\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400),
+    (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+    (b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),
+]
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+@pytest.mark.parametrize(("data", "status"), BAD)
+def test_rejected_requests(feed, data: bytes, status: int) -> None:
+    events, parser = feed(data)
+    errors = [e for e in events if isinstance(e, ProtocolError)]
+    assert len(errors) == 1, events
+    assert events[-1] is errors[0]
+    assert errors[0].status == status
+    assert errors[0].reason
+    assert parser.dead
+    assert parser.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n") == []
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_request_line_too_long_is_414(feed) -> None:
+    data = b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+    events, _ = feed(data, max_request_line=100)
+    assert events[-1] == ProtocolError(414, "Request line too long (limit 100 bytes)")
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_header_block_too_large_is_431(feed) -> None:
+    data = b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * 2000 + b"\r\n\r\n"
+    events, _ = feed(data, max_header_size=1000)
+    assert isinstance(events[-1], ProtocolError) and events[-1].status == 431
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_too_many_headers_is_431(feed) -> None:
+    data = b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(20))
+    events, _ = feed(data + b"\r\n", max_header_count=10)
+    assert events[-1] == ProtocolError(431, "Too many request headers (limit 10)")
+
+
+def test_endless_header_without_newline_is_431() -> None:
+    parser = RequestParser(max_header_size=1000, max_request_line=100)
+    events: list[Event] = parser.feed(b"GET / HTTP/1.1\r\nHost: a\r\nX: ")
+    for _ in range(20):
+        events += parser.feed(b"v" * 100)
+    assert isinstance(events[-1], ProtocolError) and events[-1].status == 431
+
+
+def test_in_head_tracks_partial_heads() -> None:
+    parser = RequestParser()
+    assert not parser.in_head
+    parser.feed(b"GET / HT")
+    assert parser.in_head
+    parser.feed(b"TP/1.1\r\nHost: a\r\n\r\n")
+    assert not parser.in_head
+
+
+def test_body_is_streamed_as_it_arrives() -> None:
+    parser = RequestParser()
+    events = parser.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+    assert [type(e) for e in events] == [RequestHead, BodyChunk]
+    more = parser.feed(b"defg")
+    assert [type(e) for e in more] == [BodyChunk]
+    assert more[0].data == b"defg"  # type: ignore[union-attr]
+    assert parser.feed(b"hij")[-1] is MESSAGE_COMPLETE
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_parse_or_fail_cleanly(data: bytes) -> None:
+    for feed in (feed_whole, feed_bytewise):
+        events, _ = feed(data)
+        for index, event in enumerate(events):
+            assert isinstance(event, RequestHead | BodyChunk | MessageComplete | ProtocolError)
+            if isinstance(event, ProtocolError):
+                assert 400 <= event.status < 600
+                assert index == len(events) - 1
+
+
+request_lines = st.builds(
+    lambda method, path, headers, body: (
+        method.encode()
+        + b" /"
+        + path.encode()
+        + b" HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"%s: %s\r\n" % (k, v) for k, v in headers)
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body
+    ),
+    st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+    st.text(alphabet="abcxyz0123/-_.~%", max_size=30),
+    st.lists(
+        st.tuples(
+            st.sampled_from([b"x-a", b"accept", b"x-b", b"cookie"]),
+            st.binary(max_size=20).map(
+                lambda v: bytes(c for c in v if c >= 0x20 and c != 0x7F).strip()
+            ),
+        ),
+        max_size=5,
+    ),
+    st.binary(max_size=50),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(request_lines, st.binary(max_size=40))
+def test_valid_request_then_garbage(request: bytes, garbage: bytes) -> None:
+    """A valid request is always delivered whole, whatever follows it."""
+    for feed in (feed_whole, feed_bytewise):
+        events, _ = feed(request + garbage)
+        assert isinstance(events[0], RequestHead)
+        assert MESSAGE_COMPLETE in events
+        for event in events:
+            assert isinstance(event, RequestHead | BodyChunk | MessageComplete | ProtocolError)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings as django_settings
-from django.contrib.auth import SESSION_KEY, user_logged_in, user_logged_out
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, user_logged_in, user_logged_out
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.models import Session
 from django.middleware.csrf import CSRF_SESSION_KEY
@@ -268,6 +268,22 @@ async def test_password_change_logs_the_session_out(alice: User) -> None:
     await ws.connect()
     assert await ws.ask("user") == ""
     await ws.close()
+
+
+async def test_secret_key_rotation_keeps_users_logged_in(alice: User, settings: Any) -> None:
+    """A session hashed with a SECRET_KEY_FALLBACKS key is accepted and re-hashed."""
+    cookie = await _session_cookie_for(alice)
+    key = cookie[1].decode().split("=", 1)[1]
+    old_hash = (await Session.objects.aget(session_key=key)).get_decoded()[HASH_SESSION_KEY]
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-brand-new-secret-key-for-narrows-tests"
+    ws = WebSocket(AuthMiddlewareStack(ws_app()), ws_scope(headers=[cookie]))
+    accept = await ws.connect()
+    assert await ws.ask("user") == "alice"
+    await ws.close()
+    new_key = set_cookies(accept)[SESSION_COOKIE].value  # cycled, as Django does
+    data = (await Session.objects.aget(session_key=new_key)).get_decoded()
+    assert data[HASH_SESSION_KEY] != old_hash
 
 
 async def test_login_requires_a_user() -> None:

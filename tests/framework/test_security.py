@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from narrows.security.websocket import (
     AllowedHostsOriginValidator,
@@ -115,7 +119,9 @@ async def test_origin_validator_refuses_http_scopes() -> None:
         await app(http_scope(), None, None)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", ["", "http://", "example.com:0", "example.com:99999", "x:y"])
+@pytest.mark.parametrize(
+    "bad", ["", "http://", "example.com:0", "example.com:99999", "x:y", "[", "http://[::1"]
+)
 def test_bad_patterns_rejected_at_construction(bad: str) -> None:
     with pytest.raises(ValueError, match="expected an origin pattern"):
         OriginValidator(_accepted_app, [bad])
@@ -177,3 +183,48 @@ async def test_websocket_denier_client_gone_before_connect() -> None:
     await ws.communicator.send_input({"type": "websocket.disconnect", "code": 1006})
     await ws.communicator.wait(5)
     assert await ws.communicator.receive_nothing()
+
+
+PATTERNS = st.sampled_from(
+    ["*", "example.com", ".example.com", "example.com:8000", "https://example.com", "[::1]"]
+)
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(origin=st.binary(max_size=60), allowed=st.lists(PATTERNS, max_size=3))
+async def test_any_origin_is_accepted_or_refused_never_an_error(
+    origin: bytes, allowed: list[str]
+) -> None:
+    app = OriginValidator(_accepted_app, allowed)
+    assert await _handshake(app, _origin(origin)) in {"accept", "close"}
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(pattern=st.text(max_size=30), origin=st.text(max_size=40))
+def test_any_pattern_is_refused_clearly_or_validates_without_error(
+    pattern: str, origin: str
+) -> None:
+    try:
+        validator = OriginValidator(_accepted_app, [pattern])
+    except ValueError as exc:
+        assert "expected an origin pattern" in str(exc)
+        return
+    try:
+        parsed = urlparse(origin.lower())
+    except ValueError:
+        return
+    assert validator.validate_origin(parsed) in {True, False}
+
+
+@hypothesis_settings(max_examples=100, deadline=None)
+@given(hosts=st.lists(st.text(max_size=20), max_size=3), origin=st.text(max_size=40))
+def test_any_allowed_hosts_setting_validates_without_error(hosts: list[str], origin: str) -> None:
+    from django.test import override_settings
+
+    validator = AllowedHostsOriginValidator(_accepted_app)
+    try:
+        parsed = urlparse(origin.lower())
+    except ValueError:
+        return
+    with override_settings(ALLOWED_HOSTS=hosts):
+        assert validator.validate_origin(parsed) in {True, False}

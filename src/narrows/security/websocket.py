@@ -135,19 +135,22 @@ class OriginValidator:
         try:
             origin_host = parsed_origin.hostname
             origin_port = _origin_port(parsed_origin)
-        except ValueError:  # a port that is not a number or out of range
+            # Patterns from ALLOWED_HOSTS were never validated: a broken one matches nothing.
+            parsed_pattern = _parse_pattern(pattern)
+            pattern_host = parsed_pattern.hostname
+            pattern_port = parsed_pattern.port
+            pattern_default_port = _origin_port(parsed_pattern)
+        except ValueError:  # a port that is not a number or out of range, a bad "[...]"
             return False
-        if not origin_host or not parsed_origin.scheme:
+        if not origin_host or not parsed_origin.scheme or not pattern_host:
             return False  # "null", "file://", garbage: never matches a named host
-        parsed_pattern = _parse_pattern(pattern)
-        if not is_same_domain(origin_host, parsed_pattern.hostname or ""):
+        if not is_same_domain(origin_host, pattern_host):
             return False
         if parsed_pattern.scheme:
-            return (
-                parsed_pattern.scheme == parsed_origin.scheme
-                and _origin_port(parsed_pattern) == origin_port
+            return parsed_pattern.scheme == parsed_origin.scheme and (
+                pattern_default_port == origin_port
             )
-        return parsed_pattern.port is None or parsed_pattern.port == origin_port
+        return pattern_port is None or pattern_port == origin_port
 
     def get_origin_port(self, origin: ParseResult) -> int | None:
         """The explicit port, else the scheme's default, else ``None`` (Channels API)."""
@@ -168,10 +171,10 @@ def _check_pattern(pattern: object) -> None:
         return
     try:
         parsed = _parse_pattern(pattern)
-        port_ok = parsed.port is None or parsed.port > 0
-    except ValueError:
-        port_ok = False
-    if not parsed.hostname or not port_ok:
+        valid = bool(parsed.hostname) and (parsed.port is None or parsed.port > 0)
+    except ValueError:  # "[" (bad IPv6 literal), "host:port-not-a-number", ...
+        valid = False
+    if not valid:
         raise ValueError(
             "expected an origin pattern like 'example.com', '.example.com', "
             f"'example.com:8000', 'https://example.com:8443' or '*', got {pattern!r}"

@@ -25,6 +25,12 @@ def user_count(request: HttpRequest) -> HttpResponse:
     return HttpResponse(str(User.objects.count()))
 
 
+def setting_view(request: HttpRequest) -> HttpResponse:
+    from django.conf import settings
+
+    return HttpResponse(getattr(settings, "NARROWS_LIVE_MARK", "unset"))
+
+
 def login_view(request: HttpRequest, username: str) -> HttpResponse:
     django_login(request, User.objects.get(username=username))
     return HttpResponse("logged in")
@@ -33,6 +39,7 @@ def login_view(request: HttpRequest, username: str) -> HttpResponse:
 urlpatterns = [
     path("", hello),
     path("count/", user_count),
+    path("setting/", setting_view),
     path("login/<str:username>/", login_view),
 ]
 

@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 from django.contrib.auth.models import User
+from django.test import override_settings
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -78,6 +79,14 @@ class LiveServerTests(ChannelsLiveServerTestCase):
                         raise AssertionError("the handshake should have been refused")
                 except InvalidStatus as exc:
                     assert exc.response.status_code == 403
+
+
+@override_settings(NARROWS_LIVE_MARK="from the test class")
+class LiveServerSettingsTests(ChannelsLiveServerTestCase):
+    serve_static = False
+
+    def test_class_level_override_settings_reach_the_server(self) -> None:
+        assert fetch(self.live_server_url + "/setting/")[1] == "from the test class"
 
 
 class LiveServerWithoutStaticTests(ChannelsLiveServerTestCase):

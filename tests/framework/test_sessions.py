@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from narrows.db import database_sync_to_async
 from narrows.sessions import (
@@ -360,3 +363,11 @@ async def test_session_saved_after_accept_persists_across_connections(
     await ws.close()
     _, body = await http_get(_session_http_app(), http_scope("/get", [cookie]))
     assert body == b"second"
+
+
+@hypothesis_settings(max_examples=100, deadline=None)
+@given(raw=st.binary(max_size=80))
+async def test_any_cookie_header_parses(raw: bytes) -> None:
+    seen = await _seen_scope(CookieMiddleware, http_scope(headers=[(b"cookie", raw)]))
+    assert isinstance(seen["cookies"], dict)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in seen["cookies"].items())

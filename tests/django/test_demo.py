@@ -113,11 +113,11 @@ def test_pages(chat_port: int) -> None:
 
 
 def test_demo_users_is_idempotent(chat_db: Path) -> None:
-    for _ in range(2):
-        done = manage(CHAT_DIR, "demo_users", env={"CHAT_DB": str(chat_db)})
-        assert done.returncode == 0, done.stderr
-        assert "demo / demo-password" in done.stdout
-        assert "staff / staff-password" in done.stdout
+    # chat_db already ran it once: a second run succeeds and resets the same accounts.
+    done = manage(CHAT_DIR, "demo_users", env={"CHAT_DB": str(chat_db)})
+    assert done.returncode == 0, done.stderr
+    assert "demo / demo-password" in done.stdout
+    assert "staff / staff-password" in done.stdout
 
 
 def test_scripts_demo_serves_the_chat(tmp_path: Path) -> None:

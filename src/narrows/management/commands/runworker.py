@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from narrows import DEFAULT_CHANNEL_LAYER
@@ -40,9 +41,10 @@ class Command(BaseCommand):
 
         channel_layer = get_channel_layer(options["layer"])
         if channel_layer is None:
+            configured = ", ".join(repr(a) for a in getattr(settings, "CHANNEL_LAYERS", {}))
             raise CommandError(
-                f"Expected a channel layer named {options['layer']!r} in settings.CHANNEL_LAYERS, "
-                "got none: configure CHANNEL_LAYERS to run a worker."
+                f"Expected a channel layer named {options['layer']!r} in "
+                f"settings.CHANNEL_LAYERS, got {configured or 'no layers'}."
             )
         channels: list[str] = options["channels"]
         if options["verbosity"] >= 1:

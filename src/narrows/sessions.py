@@ -36,6 +36,7 @@ from narrows.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = [
     "RESPONSE_COOKIES_KEY",
     "CookieMiddleware",
+    "InstanceSessionWrapper",
     "SessionMiddleware",
     "SessionMiddlewareStack",
 ]
@@ -146,25 +147,49 @@ class SessionLazyObject(LazyObject):  # type: ignore[type-arg]
         raise ValueError("Accessing scope session before it is ready.")
 
 
-class _SessionCycle:
-    """The session of one connection: loads it, then saves it and sends its cookie."""
+class InstanceSessionWrapper:
+    """The session of one connection (Channels' name and hooks): ``resolve_session()``
+    loads it into ``scope["session"]``; ``send`` saves it and sends its cookie when the
+    response starts. Subclass and override ``resolve_session`` to find the key elsewhere.
+    """
 
     def __init__(self, scope: Scope, send: Send) -> None:
         self.cookie_name: str = settings.SESSION_COOKIE_NAME
-        engine = import_module(settings.SESSION_ENGINE)
-        # Creating a store does no I/O with any Django engine (loading is lazy), so no
-        # thread hop is needed here; the first read happens in ``get_user`` or the app.
-        self.store: SessionBase = engine.SessionStore(scope["cookies"].get(self.cookie_name))
-        session = SessionLazyObject()
-        session._wrapped = self.store
+        self.session_store: type[SessionBase] = import_module(settings.SESSION_ENGINE).SessionStore
+        self.scope: Scope = dict(scope)
         self.pending_cookies: list[tuple[bytes, bytes]] = []
-        self.scope: Scope = dict(scope, session=session)
-        self.scope[RESPONSE_COOKIES_KEY] = self.pending_cookies
+        if "session" in self.scope:
+            # A session middleware further out owns the session; leave it alone.
+            self.activated = False
+        else:
+            if "cookies" not in self.scope:
+                raise ValueError(
+                    "SessionMiddleware expected scope['cookies'] (wrap it in CookieMiddleware, "
+                    "or use SessionMiddlewareStack), got a scope without cookies"
+                )
+            self.scope["session"] = SessionLazyObject()
+            self.scope[RESPONSE_COOKIES_KEY] = self.pending_cookies
+            self.activated = True
         self.real_send = send
         self.responded = False
 
+    @property
+    def store(self) -> SessionBase:
+        store: SessionBase = self.scope["session"]._wrapped
+        return store
+
+    async def resolve_session(self) -> None:
+        """Put the store for the cookie's session key in ``scope["session"]``.
+
+        Creating a store does no I/O with any Django engine (loading is lazy), so no thread
+        hop is needed; the first read happens in ``get_user`` or the application.
+        """
+        if self.activated:
+            session_key = self.scope["cookies"].get(self.cookie_name)
+            self.scope["session"]._wrapped = self.session_store(session_key)
+
     async def send(self, message: Message) -> None:
-        if not self.responded and message["type"] in _RESPONSE_START_TYPES:
+        if self.activated and not self.responded and message["type"] in _RESPONSE_START_TYPES:
             self.responded = True
             message = await self.finish(message)
         await self.real_send(message)
@@ -212,13 +237,7 @@ class _SessionCycle:
         if not store.get_expire_at_browser_close():
             max_age = store.get_expiry_age()
             expires = http_date(time.time() + max_age)
-        try:
-            store.save()
-        except UpdateError:
-            raise SessionInterrupted(
-                "The request's session was deleted before the request completed. "
-                "The user may have logged out in a concurrent request, for example."
-            )
+        self.save_session()
         CookieMiddleware.set_cookie(
             out,
             self.cookie_name,
@@ -232,6 +251,16 @@ class _SessionCycle:
             samesite=settings.SESSION_COOKIE_SAMESITE,
         )
         return list(out.get("headers", [])), True
+
+    def save_session(self) -> None:
+        """Save the session; a session deleted meanwhile raises ``SessionInterrupted``."""
+        try:
+            self.store.save()
+        except UpdateError:
+            raise SessionInterrupted(
+                "The request's session was deleted before the request completed. "
+                "The user may have logged out in a concurrent request, for example."
+            )
 
 
 def _vary_cookie(message: Message) -> list[tuple[bytes, bytes]]:
@@ -258,18 +287,11 @@ class SessionMiddleware:
         self.inner = inner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if "session" in scope:
-            # A session middleware further out owns the session; leave it alone.
-            return await self.inner(dict(scope), receive, send)
         if scope.get("type") == "lifespan":
             return await self.inner(scope, receive, send)
-        if "cookies" not in scope:
-            raise ValueError(
-                "SessionMiddleware expected scope['cookies'] (wrap it in CookieMiddleware, "
-                "or use SessionMiddlewareStack), got a scope without cookies"
-            )
-        cycle = _SessionCycle(scope, send)
-        return await self.inner(cycle.scope, receive, cycle.send)
+        wrapper = InstanceSessionWrapper(scope, send)
+        await wrapper.resolve_session()
+        return await self.inner(wrapper.scope, receive, wrapper.send)
 
 
 def SessionMiddlewareStack(inner: ASGIApp) -> CookieMiddleware:

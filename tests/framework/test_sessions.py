@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from narrows.db import database_sync_to_async
 from narrows.sessions import (
     CookieMiddleware,
+    InstanceSessionWrapper,
     SessionMiddleware,
     SessionMiddlewareStack,
 )
@@ -371,3 +372,28 @@ async def test_any_cookie_header_parses(raw: bytes) -> None:
     seen = await _seen_scope(CookieMiddleware, http_scope(headers=[(b"cookie", raw)]))
     assert isinstance(seen["cookies"], dict)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in seen["cookies"].items())
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_instance_session_wrapper_can_be_customised() -> None:
+    """Channels projects subclass InstanceSessionWrapper to find the key elsewhere."""
+
+    class QueryKeyWrapper(InstanceSessionWrapper):
+        async def resolve_session(self) -> None:
+            key = self.scope["query_string"].decode() or None
+            self.scope["session"]._wrapped = self.session_store(key)
+
+    class QuerySessionMiddleware(SessionMiddleware):
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            wrapper = QueryKeyWrapper(scope, send)
+            await wrapper.resolve_session()
+            return await self.inner(wrapper.scope, receive, wrapper.send)
+
+    start, _ = await http_get(_session_http_app(), http_scope("/set/violet"))
+    key = set_cookies(start)[django_settings.SESSION_COOKIE_NAME].value
+    scope = ws_scope()
+    scope["query_string"] = key.encode()
+    ws = WebSocket(CookieMiddleware(QuerySessionMiddleware(ws_app())), scope)
+    await ws.connect()
+    assert await ws.ask("get:value") == "violet"
+    await ws.close()

@@ -134,3 +134,10 @@ def test_scripts_demo_serves_the_chat(tmp_path: Path) -> None:
         with user.websocket("/ws/chat/lobby/") as ws:
             assert receive_json(ws)["type"] == "history"
         assert demo.stop(signal.SIGINT) in (0, -signal.SIGINT, 130)
+
+
+def test_demo_own_test_suite_passes() -> None:
+    """examples/chat/chat/tests.py (quoted in docs/tutorial.md) runs green."""
+    done = manage(CHAT_DIR, "test", "chat", "-v", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Ran 4 tests" in done.stderr and "OK" in done.stderr

@@ -11,7 +11,7 @@ from django.core.asgi import get_asgi_application
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from narrows.auth import AuthMiddlewareStack
+from narrows.auth import AuthMiddlewareStack, login
 from narrows.generic.websocket import AsyncWebsocketConsumer
 from narrows.routing import ProtocolTypeRouter, URLRouter
 from narrows.security.websocket import AllowedHostsOriginValidator
@@ -36,10 +36,15 @@ def login_view(request: HttpRequest, username: str) -> HttpResponse:
     return HttpResponse("logged in")
 
 
+def whoami_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(request.user.username if request.user.is_authenticated else "anonymous")
+
+
 urlpatterns = [
     path("", hello),
     path("count/", user_count),
     path("setting/", setting_view),
+    path("whoami/", whoami_view),
     path("login/<str:username>/", login_view),
 ]
 
@@ -53,11 +58,26 @@ class WhoAmI(AsyncWebsocketConsumer):
         await self.send(text_data=user.username if user.is_authenticated else "anonymous")
 
 
+class LoginOnConnect(AsyncWebsocketConsumer):
+    """Logs the user named in the URL in before accepting: the session and CSRF cookies
+    travel with the handshake response."""
+
+    async def connect(self) -> None:
+        username = self.scope["url_route"]["kwargs"]["username"]
+        await login(self.scope, await User.objects.aget(username=username))
+        await self.accept()
+
+
+websocket_urlpatterns = [
+    path("ws/whoami/", WhoAmI.as_asgi()),
+    path("ws/login/<str:username>/", LoginOnConnect.as_asgi()),
+]
+
 application = ProtocolTypeRouter(
     {
         "http": get_asgi_application(),
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter([path("ws/whoami/", WhoAmI.as_asgi())]))
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }
 )

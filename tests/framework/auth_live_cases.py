@@ -59,6 +59,22 @@ class LiveServerTests(ChannelsLiveServerTestCase):
         ) as ws:
             assert ws.recv(timeout=10) == "erin"
 
+    def test_login_during_the_handshake_reaches_the_browser(self) -> None:
+        User.objects.create_user("frank", password="x")
+        with connect(
+            self.live_server_ws_url + "/ws/login/frank/",
+            origin=self.origin(),  # type: ignore[arg-type]
+            additional_headers={"Cookie": "csrftoken=" + "a" * 32},
+            open_timeout=10,
+        ) as ws:
+            assert ws.response is not None
+            set_cookie = ws.response.headers.get_all("Set-Cookie")
+        cookies = dict(c.split(";", 1)[0].split("=", 1) for c in set_cookie)
+        assert cookies["csrftoken"] and cookies["csrftoken"] != "a" * 32  # rotated
+        session_cookie = "sessionid=" + cookies["sessionid"]
+        _, body, _ = fetch(self.live_server_url + "/whoami/", {"Cookie": session_cookie})
+        assert body == "frank"  # the Django view sees the login made over the WebSocket
+
     def test_websocket_anonymous_without_cookie(self) -> None:
         with connect(
             self.live_server_ws_url + "/ws/whoami/",

@@ -13,6 +13,7 @@ its handlers run in a worker thread via ``database_sync_to_async``.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Protocol, cast
 
@@ -112,7 +113,7 @@ class AsyncConsumer:
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-        self.base_send = async_to_sync(send) if self._sync else send
+        self.base_send = async_to_sync(_as_coroutine_function(send)) if self._sync else send
         if not self._sync:
             # Sync consumers close stale connections around every handler (in the thread,
             # where the DB is used); async ones once at start and end, not per message.
@@ -155,6 +156,17 @@ class AsyncConsumer:
         wrapped.consumer_initkwargs = initkwargs
         functools.update_wrapper(wrapped, cls, updated=())
         return wrapped
+
+
+def _as_coroutine_function(send: Send) -> Send:
+    """``send`` as an ``async def`` (async_to_sync warns about plain callables)."""
+    if inspect.iscoroutinefunction(send):
+        return send
+
+    async def send_message(message: Message) -> None:
+        await send(message)
+
+    return send_message
 
 
 def _check_initkwargs(cls: type, initkwargs: dict[str, Any]) -> None:

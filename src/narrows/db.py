@@ -20,6 +20,7 @@ transaction, and closing the connection in the middle of it would break the test
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -48,14 +49,26 @@ def close_old_connections() -> None:
 
 
 class DatabaseSyncToAsync(SyncToAsync[P, T]):
-    """``sync_to_async`` that closes stale database connections around the call."""
+    """``sync_to_async`` that closes stale database connections around the call.
 
-    def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
-        close_old_connections()
-        try:
-            return super().thread_handler(loop, *args, **kwargs)  # type: ignore[no-untyped-call]
-        finally:
+    The closing runs inside the call's copied context (not in ``thread_handler`` as in
+    Channels), so a context that turned closing off keeps it off in the thread.
+    """
+
+    def __init__(
+        self, func: Callable[P, T], thread_sensitive: bool = True, executor: Any = None
+    ) -> None:
+        @functools.wraps(func)
+        def with_fresh_connections(*args: P.args, **kwargs: P.kwargs) -> T:
             close_old_connections()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                close_old_connections()
+
+        super().__init__(
+            with_fresh_connections, thread_sensitive=thread_sensitive, executor=executor
+        )
 
 
 def database_sync_to_async(

@@ -26,6 +26,9 @@ class ApplicationCommunicator(BaseApplicationCommunicator):  # type: ignore[misc
     ``wait(timeout)`` as in asgiref.
     """
 
+    #: asgiref's __del__ reads it; defined here so a constructor that fails early is clean.
+    _future: Any = None
+
     def __init__(self, application: Any, scope: Scope) -> None:
         super().__init__(application, scope)  # type: ignore[no-untyped-call]
         inner = self.application

@@ -40,7 +40,7 @@ __all__ = [
     "logout",
 ]
 
-User = AbstractBaseUser | AnonymousUser
+AnyUser = AbstractBaseUser | AnonymousUser
 
 
 def request_for_scope(scope: Scope) -> HttpRequest:
@@ -85,12 +85,12 @@ class UserLazyObject(LazyObject):  # type: ignore[type-arg]
         raise ValueError("Accessing scope user before it is ready.")
 
 
-def _get_user_sync(scope: Scope) -> User:
-    user: User = django_auth.get_user(request_for_scope(scope))
+def _get_user_sync(scope: Scope) -> AnyUser:
+    user: AnyUser = django_auth.get_user(request_for_scope(scope))
     return user
 
 
-async def get_user(scope: Scope) -> User:
+async def get_user(scope: Scope) -> AnyUser:
     """The user whose id is in the scope's session, or an ``AnonymousUser``.
 
     Verifies the session auth hash (a changed password logs the session out) as Django

@@ -124,7 +124,7 @@ class Connection:
         self.deflate = deflate
         #: Frames owed to the peer; the I/O layer writes and clears this list.
         self.outgoing: list[bytes] = []
-        self._buffer: bytes = b""
+        self._buffer: bytes | bytearray = b""
         self._small_limit = min(max_message_size, max_frame_size, 125)
         self._frag_opcode: int | None = None
         self._frag_compressed = False
@@ -139,6 +139,11 @@ class Connection:
         if self.state is not ConnectionState.CONNECTING:
             raise InvalidState(f"expected state CONNECTING to accept, got {self.state.name}")
         self.state = ConnectionState.OPEN
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes received but not yet parsed (held while CONNECTING, or a partial frame)."""
+        return len(self._buffer)
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -207,7 +212,16 @@ class Connection:
         return self._receive_frames(data)
 
     def _receive_frames(self, data: bytes) -> list[Event]:
-        buf = self._buffer + data if self._buffer else data
+        buffer = self._buffer
+        buf: bytes | bytearray
+        if buffer:
+            # A bytearray grows in place: a big frame arriving in many reads stays O(n).
+            if type(buffer) is bytes:
+                buffer = bytearray(buffer)
+            buffer += data
+            buf = buffer
+        else:
+            buf = data
         events: list[Event] = []
         pos = 0
         end = len(buf)
@@ -228,10 +242,17 @@ class Connection:
             events.append(self._fail(exc.code, exc.reason))
         except DeflateError as exc:
             events.append(self._fail(exc.code, exc.reason))
-        self._buffer = buf[pos:] if self.state is not ConnectionState.CLOSED else b""
+        if self.state is ConnectionState.CLOSED or pos >= end:
+            self._buffer = b""
+        elif pos == 0 and type(buf) is bytearray:
+            self._buffer = buf
+        else:
+            self._buffer = bytearray(buf[pos:])
         return events
 
-    def _parse_header(self, buf: bytes, pos: int, end: int) -> tuple[int, int, int, int] | None:
+    def _parse_header(
+        self, buf: bytes | bytearray, pos: int, end: int
+    ) -> tuple[int, int, int, int] | None:
         """``(first byte, opcode, payload length, payload start)`` or None if incomplete.
 
         Every header rule is checked as soon as the header is complete, before waiting for

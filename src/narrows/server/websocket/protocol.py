@@ -439,7 +439,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self._close_transport()
         elif (
             state is ConnectionState.CONNECTING
-            and len(conn._buffer) > _PRE_ACCEPT_BUFFER
+            and conn.pending_bytes > _PRE_ACCEPT_BUFFER
             and not self._read_paused
         ):
             self._read_paused = True

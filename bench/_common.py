@@ -8,7 +8,9 @@ file that is quoted when it fails. Servers that cannot run here are reported as
 
 from __future__ import annotations
 
+import argparse
 import atexit
+import fcntl
 import importlib.util
 import os
 import platform
@@ -91,8 +93,22 @@ class ServerSpec:
         return None
 
 
+def _ceiling_http(_app: str, port: int) -> list[str]:
+    return ["-m", "bench._ceiling", "http", "--port", str(port)]
+
+
+def _ceiling_ws(_app: str, port: int) -> list[str]:
+    return ["-m", "bench._ceiling", "ws", "--port", str(port)]
+
+
+#: Not ASGI servers: bare protocols showing what the load client can drive (bench/_ceiling.py).
+CEILING_HTTP = "(ceiling: uvloop+httptools, no ASGI)"
+CEILING_WS = "(ceiling: picows server, no ASGI)"
+
 SERVER_MODULES = {
     "narrows": (_narrows, ("narrows.server.cli",)),
+    CEILING_HTTP: (_ceiling_http, ("httptools", "uvloop")),
+    CEILING_WS: (_ceiling_ws, ("picows", "uvloop")),
     "uvicorn": (_uvicorn, ("uvicorn", "httptools", "uvloop", "websockets")),
     "granian": (_granian, ("granian",)),
     "daphne": (_daphne, ("daphne",)),
@@ -211,6 +227,18 @@ class ServerProcess:
                 continue
         return total
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the whole server tree, from /proc/PID/stat."""
+        ticks = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                continue
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
@@ -281,18 +309,58 @@ def raise_nofile(wanted: int) -> int:
     return soft
 
 
+# --------------------------------------------------------------------------- options
+
+LOCK_PATH = os.path.join(tempfile.gettempdir(), "narrows-bench.lock")
+_LOCK_FD: list[int] = []
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-lock",
+        action="store_true",
+        help=f"do not wait for other bench runs ({LOCK_PATH}); for smoke tests only",
+    )
+
+
+def exclusive(args: argparse.Namespace) -> None:
+    """Serialize benchmark runs on this machine: two at once would measure each other."""
+    if args.no_lock or _LOCK_FD:
+        return
+    fd = os.open(LOCK_PATH, os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for another bench run to finish (lock {LOCK_PATH})", flush=True)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    _LOCK_FD.append(fd)  # held until this process exits
+
+
 # --------------------------------------------------------------------------- rounds
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One load run: its rate and how many operations the server did during it."""
+
+    rate: float
+    operations: int
 
 
 def interleaved_rounds(
     servers: list[ServerProcess],
     rounds: int,
-    measure: Callable[[ServerProcess], float],
+    measure: Callable[[ServerProcess], Measurement],
     pause: float = 0.5,
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Run ``measure`` on every live server, round after round, rotating the order so no
-    server is always first. A server whose measurement raises is dropped with the reason."""
+    server is always first. A server whose measurement raises is dropped with the reason.
+
+    Returns the rates and, per round, the server's CPU time (user + system, whole process
+    tree) per operation in microseconds: on a shared machine the rate depends on what else
+    runs, the CPU cost of an operation much less so."""
     results: dict[str, list[float]] = {s.name: [] for s in servers}
+    cpu: dict[str, list[float]] = {s.name: [] for s in servers}
     for number in range(rounds):
         live = [s for s in servers if s.alive]
         if not live:
@@ -303,14 +371,22 @@ def interleaved_rounds(
             if not server.alive:
                 continue
             try:
+                used = server.cpu_seconds()
                 value = measure(server)
+                used = server.cpu_seconds() - used
             except MeasureError as exc:
                 server.fail(str(exc))
                 continue
-            results[server.name].append(value)
-            print(f"  round {number + 1}/{rounds} {server.name:<28} {value:>12,.0f}", flush=True)
+            results[server.name].append(value.rate)
+            per_op = used * 1e6 / value.operations if value.operations else float("nan")
+            cpu[server.name].append(per_op)
+            print(
+                f"  round {number + 1}/{rounds} {server.name:<38} {value.rate:>12,.0f}/s"
+                f"  {per_op:>8,.1f} us CPU/op",
+                flush=True,
+            )
             time.sleep(pause)
-    return results
+    return results, cpu
 
 
 class MeasureError(Exception):
@@ -373,13 +449,15 @@ def report(
     higher_is_better: bool,
     targets: dict[str, tuple[str, float]] | None = None,
     reference: str = "narrows",
+    decimals: int = 0,
+    footer: bool = True,
 ) -> list[str]:
     """Print medians, every round, and narrows/peer ratios; return the summary lines."""
     targets = targets or {}
     better = "higher is better" if higher_is_better else "lower is better"
     print(f"\nresults: {unit}, median of interleaved rounds ({better})")
     print(f"ratio = {reference} / peer{'' if higher_is_better else ' (below 1 is better)'}")
-    print(f"{'server':<28} {'median':>12}  {'ratio':>8}  rounds")
+    print(f"{'server':<38} {'median':>12}  {'ratio':>8}  rounds")
     medians = {n: statistics.median(v) for n, v in results.items() if v}
     ref = medians.get(reference)
     lines: list[str] = []
@@ -398,8 +476,8 @@ def report(
             ratio = "n/a"
         else:
             ratio = f"{ref / median:.2f}x"
-        rounds = " ".join(f"{v:,.0f}" for v in values)
-        print(f"{server.name:<28} {median:>12,.0f}  {ratio:>8}  {rounds}")
+        rounds = " ".join(f"{v:,.{decimals}f}" for v in values)
+        print(f"{server.name:<38} {median:>12,.{decimals}f}  {ratio:>8}  {rounds}")
     for peer, (op, goal) in targets.items():
         if peer not in medians:
             continue
@@ -414,7 +492,8 @@ def report(
             line = f"target {reference}/{peer} {op} {goal}x: {ratio:.2f}x, {verdict}"
         print(line)
         lines.append(line)
-    print(f"reproduce {reproduce_command()}", flush=True)
+    if footer:
+        print(f"reproduce {reproduce_command()}", flush=True)
     return lines
 
 

@@ -38,6 +38,7 @@ class Stats:
         self.counting = False
         self.running = True
         self.messages = 0
+        self.total = 0  # every echo, warm-up included: the server's work during the run
         self.errors = 0
         self.first_error = ""
 
@@ -71,8 +72,10 @@ if picows is not None:
             if frame.msg_type == picows.WSMsgType.TEXT:
                 if frame.get_payload_as_bytes() != PAYLOAD:
                     stats.error(f"echo mismatch: {frame.get_payload_as_bytes()[:40]!r}")
-                elif stats.counting:
-                    stats.messages += 1
+                else:
+                    stats.total += 1
+                    if stats.counting:
+                        stats.messages += 1
                 if stats.running:
                     transport.send(picows.WSMsgType.TEXT, PAYLOAD)
             elif frame.msg_type == picows.WSMsgType.CLOSE:
@@ -112,6 +115,7 @@ async def echo(url: str, conns: int, duration: float, warmup: float) -> dict[str
         seconds = await _echo_websockets(url, conns, duration, warmup, stats)
     return {
         "messages": stats.messages,
+        "total": stats.total,
         "seconds": seconds,
         "rate": stats.messages / seconds,
         "errors": stats.errors,
@@ -134,8 +138,10 @@ async def _echo_websockets(
             reply = await ws.recv()
             if reply != text:
                 stats.error(f"echo mismatch: {reply[:40]!r}")
-            elif stats.counting:
-                stats.messages += 1
+            else:
+                stats.total += 1
+                if stats.counting:
+                    stats.messages += 1
 
     tasks = [asyncio.create_task(pingpong(ws)) for ws in sockets]
     await asyncio.sleep(warmup)

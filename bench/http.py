@@ -22,13 +22,13 @@ import socket
 import subprocess
 
 from bench import _common
-from bench._common import HELLO_APP, HOST, MeasureError, ServerProcess
+from bench._common import HELLO_APP, HOST, MeasureError, Measurement, ServerProcess
 
-SERVERS = ["narrows", "uvicorn", "granian", "daphne", "hypercorn"]
+SERVERS = ["narrows", "uvicorn", "granian", "daphne", "hypercorn", "ceiling"]
 TARGETS = {"uvicorn": (">=", 1.5)}
 
 
-def wrk(server: ServerProcess, duration: float, connections: int) -> float:
+def wrk(server: ServerProcess, duration: float, connections: int) -> Measurement:
     """Requests/s of one wrk run; errors and non-2xx answers make the run invalid."""
     command = [
         "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
@@ -50,7 +50,8 @@ def wrk(server: ServerProcess, duration: float, connections: int) -> float:
         print(f"  note: {server.name}: {errors.group(0)}")
     if not server.alive:
         raise MeasureError("the server exited during the run")
-    return float(rate.group(1))
+    total = re.search(r"(\d+) requests in", out)
+    return Measurement(float(rate.group(1)), int(total.group(1)) if total else 0)
 
 
 def check_hello(server: ServerProcess) -> None:
@@ -71,10 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of wrk per server first")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help="comma-separated; 'ceiling' is a bare uvloop+httptools protocol (not ASGI)",
+    )
+    _common.add_common_arguments(parser)
     args = parser.parse_args(argv)
     names = _common.parse_servers(args.servers, SERVERS)
     _common.install_cleanup()
+    _common.exclusive(args)
     _common.header(
         "HTTP hello world: requests/s",
         [f"method    wrk -t1 -c{args.connections} -d{args.duration:g}s, keep-alive, "
@@ -83,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk: not installed (apt-get install wrk); nothing measured")
         return 1
-    servers = _common.start_servers(_common.spec(n, HELLO_APP) for n in names)
+    servers = _common.start_servers(
+        _common.spec(_common.CEILING_HTTP if n == "ceiling" else n, HELLO_APP) for n in names
+    )
     try:
         for server in servers:
             if not server.alive:
@@ -93,9 +102,13 @@ def main(argv: list[str] | None = None) -> int:
                 wrk(server, args.warmup, args.connections)
             except (OSError, MeasureError) as exc:
                 server.fail(f"warm-up failed: {exc}")
-        results = _common.interleaved_rounds(
+        results, cpu = _common.interleaved_rounds(
             servers, args.rounds, lambda s: wrk(s, args.duration, args.connections)
         )
+        _common.report(
+            servers, cpu, unit="server CPU time per request in microseconds (user+system)",
+            higher_is_better=False, decimals=1, footer=False,
+        )  # fmt: skip
         _common.report(servers, results, unit="requests/s", higher_is_better=True, targets=TARGETS)
     finally:
         _common.stop_all()

@@ -34,12 +34,13 @@ from bench._common import (
     NARROWS_ECHO_APP,
     ROOT,
     MeasureError,
+    Measurement,
     ServerProcess,
     ServerSpec,
 )
 
-RAW_SERVERS = ["narrows", "uvicorn", "granian", "daphne", "hypercorn"]
-RAW_DEFAULT = "narrows,uvicorn,granian,daphne"
+RAW_SERVERS = ["narrows", "uvicorn", "granian", "daphne", "hypercorn", "ceiling"]
+RAW_DEFAULT = "narrows,uvicorn,granian,daphne,ceiling"
 RAW_TARGETS = {"uvicorn": (">=", 1.5)}
 
 NARROWS_CONSUMER = "narrows (narrows consumer)"
@@ -64,7 +65,7 @@ CONSUMER_TARGETS = {
 
 def run_client(
     server: ServerProcess, path: str, conns: int, duration: float, warmup: float
-) -> float:
+) -> Measurement:
     """Messages/s from one run of the load client against ``server``."""
     command = [
         sys.executable, "-m", "bench._wsclient", "echo", f"ws://{HOST}:{server.port}{path}",
@@ -86,12 +87,13 @@ def run_client(
         raise MeasureError("no echo received")
     if not server.alive:
         raise MeasureError("the server exited during the run")
-    return float(result["rate"])
+    return Measurement(float(result["rate"]), int(result["total"]))
 
 
 def specs(consumer: bool, names: list[str]) -> list[ServerSpec]:
     if not consumer:
-        return [_common.spec(n, ECHO_APP) for n in names]
+        ceiling = _common.CEILING_WS
+        return [_common.spec(ceiling if n == "ceiling" else n, ECHO_APP) for n in names]
     chosen = []
     for key in names:
         label, server, app, extra = CONSUMER_SERVERS[key]
@@ -106,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per client run")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before counting")
     parser.add_argument("--conns", type=int, default=32)
-    parser.add_argument("--servers", help=f"default {RAW_DEFAULT} (--consumer: {CONSUMER_DEFAULT})")
+    parser.add_argument(
+        "--servers",
+        help=f"default {RAW_DEFAULT} ('ceiling': a bare picows echo server, not ASGI); "
+        f"--consumer: default {CONSUMER_DEFAULT}, also narrows-channels, uvicorn-narrows",
+    )
+    _common.add_common_arguments(parser)
     args = parser.parse_args(argv)
     known = list(CONSUMER_SERVERS) if args.consumer else RAW_SERVERS
     names = _common.parse_servers(
@@ -115,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     path = "/ws/echo/" if args.consumer else "/"
     title = "Channels AsyncWebsocketConsumer echo" if args.consumer else "raw ASGI WebSocket echo"
     _common.install_cleanup()
+    _common.exclusive(args)
     _common.header(
         f"{title}: messages/s",
         [f"method    {args.conns} connections ping-pong 16-byte text, {args.duration:g}s per run "
@@ -134,11 +142,15 @@ def main(argv: list[str] | None = None) -> int:
                 except MeasureError as exc:
                     server.fail(f"warm-up failed: {exc}")
         print(f"client    {_client_name()}")
-        results = _common.interleaved_rounds(
+        results, cpu = _common.interleaved_rounds(
             servers,
             args.rounds,
             lambda s: run_client(s, path, args.conns, args.duration, args.warmup),
         )
+        _common.report(
+            servers, cpu, unit="server CPU time per echoed message in microseconds",
+            higher_is_better=False, reference=reference, decimals=1, footer=False,
+        )  # fmt: skip
         _common.report(
             servers,
             results,

@@ -112,9 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="each round restarts the servers")
     parser.add_argument("--settle", type=float, default=1.5, help="seconds before reading RSS")
     parser.add_argument("--servers", default=DEFAULT, help=f"among {','.join(SERVERS)}")
+    _common.add_common_arguments(parser)
     args = parser.parse_args(argv)
     names = _common.parse_servers(args.servers, SERVERS)
     _common.install_cleanup()
+    _common.exclusive(args)
     limit = _common.raise_nofile(args.conns * 2 + 1024)
     _common.header(
         "idle WebSocket connections: server RSS bytes per connection",

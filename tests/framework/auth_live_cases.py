@@ -7,12 +7,14 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
+import pytest
 from django.contrib.auth.models import User
 from django.test import override_settings
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from narrows.testing import ChannelsLiveServerTestCase
+from narrows.testing.live import NarrowsProcess
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
@@ -112,3 +114,18 @@ class LiveServerWithoutStaticTests(ChannelsLiveServerTestCase):
         status, _, _ = fetch(self.live_server_url + "/static/live.txt")
         assert status == 404
         assert fetch(self.live_server_url + "/")[0] == 200
+
+
+def broken_application() -> None:
+    raise RuntimeError("this application cannot be built")
+
+
+def test_a_server_that_cannot_start_is_reported() -> None:
+    process = NarrowsProcess("localhost", broken_application)  # type: ignore[arg-type]
+    process.start()
+    try:
+        with pytest.raises(RuntimeError, match="exited before it was ready"):
+            process.wait_ready(timeout=60)
+    finally:
+        process.stop()
+    assert not process.process.is_alive()

@@ -44,7 +44,7 @@ def test_live_server_cases(tmp_path: Path) -> None:
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "10 passed" in output, output
+    assert "11 passed" in output, output
 
 
 def test_in_memory_database_is_refused() -> None:

@@ -202,7 +202,6 @@ class InstanceSessionWrapper:
         cookie_sent = self.cookie_name in self.scope["cookies"]
         needs_save = store.modified or settings.SESSION_SAVE_EVERY_REQUEST
         headers: list[tuple[bytes, bytes]] = list(self.pending_cookies)
-        vary = False
         if (cookie_sent and store.is_empty()) or (needs_save and not failed):
             # Saving (and reading the expiry) may touch the database: do it in a thread.
             cookie_headers, vary = await database_sync_to_async(self._save)(cookie_sent, failed)

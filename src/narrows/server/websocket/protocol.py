@@ -58,6 +58,8 @@ CLOSE_TIMEOUT: Final = 10.0
 LINGER_TIMEOUT: Final = 5.0
 #: Bytes a client may send before the handshake is answered before reading pauses.
 _PRE_ACCEPT_BUFFER: Final = 64 * 1024
+#: Shared by every scope, as the HTTP side does (apps read it, never write it).
+_ASGI: Final = {"version": "3.0", "spec_version": "2.5"}
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
 
@@ -169,7 +171,7 @@ class WebSocketProtocol(asyncio.Protocol):
         request = self.request
         return {
             "type": "websocket",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "asgi": _ASGI,
             "http_version": request.http_version,
             "scheme": request.scheme,
             "path": request.path,

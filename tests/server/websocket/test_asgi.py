@@ -290,3 +290,37 @@ async def test_messages_sent_with_the_handshake_are_not_lost() -> None:
         frame = await client.read_frame()
         assert (frame.opcode, frame.payload) == (0x1, b"early")
         await client.close()
+
+
+async def test_close_after_the_client_closed_is_not_an_error() -> None:
+    outcome: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()  # the client's close
+        await send({"type": "websocket.close"})  # a consumer's habitual close: a no-op
+        outcome.append("closed quietly")
+
+    async with running(app) as srv:
+        async with connect(srv.url):
+            pass
+        await wait_for(lambda: bool(outcome))
+
+
+async def test_subprotocol_must_be_a_string() -> None:
+    errors: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        try:
+            await send({"type": "websocket.accept", "subprotocol": b"chat"})
+        except TypeError as exc:
+            errors.append(str(exc))
+        await send({"type": "websocket.close"})
+
+    async with running(app) as srv:
+        with pytest.raises(InvalidStatus):
+            async with connect(srv.url):
+                pass
+    assert errors == ["expected 'subprotocol' to be str or None, got bytes"]

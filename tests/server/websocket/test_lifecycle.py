@@ -196,3 +196,35 @@ async def test_access_log_events(tmp_path: Path) -> None:
         "WSCONNECTING /no",
         "WSREJECT /no",
     ]
+
+
+async def test_keepalive_waits_while_reading_is_paused_for_a_slow_app() -> None:
+    release = asyncio.Event()
+    received: list[Message] = []
+
+    async def slow(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await release.wait()
+        while (message := await receive())["type"] == "websocket.receive":
+            received.append(message)
+
+    async with running(slow, websocket_max_queue=1, ping_interval=0.1, ping_timeout=0.2) as srv:
+        client = await RawClient.open(srv.port)
+        client.send_frame(0x1, b"fills the queue")
+        (proto,) = srv.connections()
+        await wait_for(lambda: proto._read_paused)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 1.0
+        while loop.time() < deadline:  # answer every ping; none can be read by the server
+            try:
+                frame = await asyncio.wait_for(client.read_frame(), deadline - loop.time())
+            except TimeoutError:
+                break
+            assert frame.opcode == 0x9, f"expected only pings, got opcode {frame.opcode}"
+            client.send_frame(0xA, frame.payload)
+        release.set()
+        client.send_frame(0x1, b"still open")
+        await wait_for(lambda: len(received) == 2)
+        assert received[1]["text"] == "still open"
+        await client.close()

@@ -335,6 +335,10 @@ class WebSocketProtocol(asyncio.Protocol):
                 )
             self._app_state = AppState.CLOSED
             self._server_close(code, message.get("reason") or "")
+        elif state is AppState.ACCEPTED and kind == "websocket.close":
+            # The connection is already closing or closed (client close, shutdown, timeout):
+            # the app's close asks for what is happening anyway, so it is not an error.
+            self._app_state = AppState.CLOSED
         else:
             raise self._closed_error(message)
 
@@ -362,6 +366,10 @@ class WebSocketProtocol(asyncio.Protocol):
         config = self.state.config
         params = negotiate(handshake.extensions) if config.websocket_compression else None
         subprotocol = message.get("subprotocol")
+        if subprotocol is not None and not isinstance(subprotocol, str):
+            raise TypeError(
+                f"expected 'subprotocol' to be str or None, got {type(subprotocol).__name__}"
+            )
         head = accept_response(
             handshake.key,
             subprotocol=subprotocol,
@@ -591,6 +599,12 @@ class WebSocketProtocol(asyncio.Protocol):
     def _on_ping_timeout(self) -> None:
         self._timer = None
         if self._lost or self._conn.state is not _OPEN:
+            return
+        timeout = self.state.config.ping_timeout
+        if self._read_paused and timeout:
+            # We stopped reading (the app is behind): the pong may be waiting unread in the
+            # socket. Not the client's fault: check again later.
+            self._timer = self._loop.call_later(timeout, self._on_ping_timeout)
             return
         logger.info("WebSocket %s: no pong within ping timeout; closing", self.request.path)
         self.transport.write(self._conn.close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout"))

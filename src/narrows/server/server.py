@@ -53,11 +53,18 @@ class Server:
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> int:
         self.should_exit = asyncio.Event()
-        app = (
-            self.app
-            if self.app is not None
-            else load_app(self.config.application, self.config.app_dir)
-        )
+        self._install_signal_handlers()
+        try:
+            return await self._serve(sockets)
+        finally:
+            self._restore_signal_handlers()
+            if self.state is not None and self.state.access_log is not None:
+                self.state.access_log.close()
+
+    async def _serve(self, sockets: list[socket.socket] | None) -> int:
+        app = self.app
+        if app is None:
+            app = load_app(self.config.application, self.config.app_dir)
         state = self.state = ServerState(config=self.config, app=app)
         if self.config.access_log is not None:
             state.access_log = AccessLog(self.config.access_log)
@@ -66,27 +73,21 @@ class Server:
             await lifespan.startup()
         except LifespanFailure as exc:
             logger.error("Application startup failed: %s", exc)
-            await self._close_access_log()
             return 3
         try:
             await self._listen(state, sockets)
         except BaseException:
             await lifespan.shutdown()
-            await self._close_access_log()
             raise
-        self._install_signal_handlers()
         try:
             await self._main_loop(state)
         finally:
-            self._restore_signal_handlers()
             await self._shutdown(state)
         try:
             await lifespan.shutdown()
         except LifespanFailure as exc:
             logger.error("Application shutdown failed: %s", exc)
             return 1
-        finally:
-            await self._close_access_log()
         return 0
 
     def handle_exit(self, sig: int | None = None, frame: object = None) -> None:
@@ -163,10 +164,6 @@ class Server:
                     os.unlink(item.created_path)
                 except OSError:
                     pass
-
-    async def _close_access_log(self) -> None:
-        if self.state is not None and self.state.access_log is not None:
-            self.state.access_log.close()
 
     # -- signals ------------------------------------------------------------------------
 

@@ -1,0 +1,89 @@
+"""Graceful shutdown on SIGTERM/SIGINT: drain in-flight requests, lifespan shutdown, exit 0."""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from tests.helpers import free_port, narrows_process
+
+
+def _slow_get(port: int, seconds: float, results: list[object]) -> None:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", f"/?seconds={seconds}")
+        response = conn.getresponse()
+        results.append((response.status, response.read()))
+    except Exception as exc:
+        results.append(exc)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_in_flight_request_finishes_then_exit_0(sig: signal.Signals) -> None:
+    port = free_port()
+    args = ["-p", str(port), "tests.server.asgi_hello:slow"]
+    with narrows_process(args, port=port) as proc:
+        results: list[object] = []
+        thread = threading.Thread(target=_slow_get, args=(port, 1.5, results))
+        thread.start()
+        time.sleep(0.5)
+        proc.send_signal(sig)
+        time.sleep(0.3)
+        with pytest.raises(OSError):  # no longer accepting
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        thread.join(20)
+        assert proc.wait(20) == 0
+        out = proc.stdout.read().decode() if proc.stdout else ""
+    assert results == [(200, b"slow done")]
+    assert "Shutting down" in out
+
+
+def test_graceful_timeout_bounds_the_wait() -> None:
+    port = free_port()
+    args = ["-p", str(port), "--graceful-timeout", "0.5", "tests.server.asgi_hello:slow"]
+    with narrows_process(args, port=port) as proc:
+        results: list[object] = []
+        thread = threading.Thread(target=_slow_get, args=(port, 30, results))
+        thread.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        assert time.monotonic() - started < 10
+        thread.join(20)
+    assert results and isinstance(results[0], Exception)
+
+
+def test_second_signal_forces_exit() -> None:
+    port = free_port()
+    args = ["-p", str(port), "--graceful-timeout", "60", "tests.server.asgi_hello:slow"]
+    with narrows_process(args, port=port) as proc:
+        results: list[object] = []
+        thread = threading.Thread(target=_slow_get, args=(port, 30, results))
+        thread.start()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None  # still draining
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        assert time.monotonic() - started < 10
+        thread.join(20)
+        out = proc.stdout.read().decode() if proc.stdout else ""
+    assert "Forcing shutdown" in out
+
+
+def test_lifespan_shutdown_runs_on_sigterm() -> None:
+    port = free_port()
+    args = ["-p", str(port), "tests.server.lifespan_apps:stateful"]
+    with narrows_process(args, port=port) as proc:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        out = proc.stdout.read().decode() if proc.stdout else ""
+    assert "lifespan shutdown ran" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import sys
 import time
 import urllib.error
@@ -138,3 +139,16 @@ def test_check_errors_stop_runserver_with_the_message(project: Path) -> None:
         out = server.output()
     assert "(narrows.E002) ASGI_APPLICATION 'mysite.nope.application' could not be imported" in out
     assert "ModuleNotFoundError: No module named 'mysite.nope'" in out
+
+
+@pytest.mark.parametrize("reload", [False, True], ids=["noreload", "autoreload"])
+def test_ctrl_c_stops_the_server(project: Path, reload: bool) -> None:
+    port = free_port()
+    args = [] if reload else ["--noreload"]
+    with runserver(project, port, *args) as server:
+        server.wait_for_port(port)
+        assert echo(port, "up") == "up"
+        started = time.monotonic()
+        code = server.stop(signal.SIGINT)
+        assert time.monotonic() - started < 10
+        assert code == 0, server.output()

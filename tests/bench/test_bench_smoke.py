@@ -10,10 +10,14 @@ process start-up) so the whole file stays well under 30 s.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +33,8 @@ CONSUMER_ROWS = {
     "narrows": ("narrows (narrows consumer)", "narrows.generic.websocket"),
     "uvicorn": ("uvicorn (Channels consumer)", "channels"),
 }
+#: (marked processes before Ctrl+C, marked processes left after, the run's output)
+Interrupted = tuple[int, list[int], str]
 NEEDS = {"narrows": "narrows.server.cli", "uvicorn": "uvicorn"}
 
 TINY = {
@@ -42,8 +48,8 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def outputs() -> Iterator[dict[str, str]]:
-    """Run the four scripts at once; their combined output, keyed like ``TINY``."""
+def runs() -> Iterator[tuple[dict[str, str], Interrupted]]:
+    """Run the four scripts in tiny mode and a fifth that gets Ctrl+C, all at once."""
     procs = {}
     for key, args in TINY.items():
         if key == "http" and shutil.which("wrk") is None:
@@ -55,18 +61,41 @@ def outputs() -> Iterator[dict[str, str]]:
             stderr=subprocess.STDOUT,
             text=True,
         )
+    marker = f"NARROWS_BENCH_SMOKE={uuid.uuid4().hex}"
+    name, value = marker.split("=")
+    victim = subprocess.Popen(
+        [PYTHON, "-m", "bench.websocket", "--rounds", "50", "--duration", "5", "--no-lock",
+         "--servers", SERVERS[-1]],
+        cwd=ROOT, env={**os.environ, name: value}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
     results = {}
     try:
+        interrupted = interrupt_run(victim, marker)
         for key, proc in procs.items():
             output, _ = proc.communicate(timeout=90)
             assert proc.returncode == 0, f"{key} exited {proc.returncode}:\n{output}"
             results[key] = output
     finally:
-        for proc in procs.values():
+        for proc in [*procs.values(), victim]:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    yield results
+            if proc.stdout is not None:
+                proc.stdout.close()
+    yield results, interrupted
+
+
+@pytest.fixture(scope="module")
+def outputs(runs: tuple[dict[str, str], Interrupted]) -> dict[str, str]:
+    return runs[0]
+
+
+@pytest.fixture(scope="module")
+def interrupted(
+    runs: tuple[dict[str, str], tuple[int, list[int], str]],
+) -> tuple[int, list[int], str]:
+    return runs[1]
 
 
 def startable(module: str) -> bool:
@@ -124,3 +153,42 @@ def test_scripts_are_executable() -> None:
         path = Path(ROOT, "bench", script)
         assert path.stat().st_mode & 0o111, f"bench/{script} is not executable"
         assert subprocess.run(["bash", "-n", str(path)]).returncode == 0
+
+
+def processes_with(marker: str) -> list[int]:
+    """PIDs whose environment carries ``marker`` (servers inherit it from the bench run)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def interrupt_run(proc: subprocess.Popen[str], marker: str) -> Interrupted:
+    """Once ``proc``'s servers are up, SIGINT its process group (what Ctrl+C does); return
+    how many marked processes there were before, which are left after, and the output."""
+    assert proc.stdout is not None
+    output = []
+    for line in proc.stdout:  # servers are up once the client line is printed
+        output.append(line)
+        if line.startswith("client "):
+            break
+    time.sleep(1)
+    before = len(processes_with(marker))
+    os.killpg(proc.pid, signal.SIGINT)
+    output.append(proc.stdout.read())
+    proc.wait(30)
+    deadline = time.monotonic() + 10
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return before, processes_with(marker), "".join(output)
+
+
+def test_ctrl_c_stops_every_server(interrupted: Interrupted) -> None:
+    before, left, output = interrupted
+    assert before >= 2, f"expected the run and its server:\n{output}"
+    assert left == [], output

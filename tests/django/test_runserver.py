@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import sys
 import time
 import urllib.error
@@ -152,3 +153,15 @@ def test_ctrl_c_stops_the_server(project: Path, reload: bool) -> None:
         code = server.stop(signal.SIGINT)
         assert time.monotonic() - started < 10
         assert code == 0, server.output()
+
+
+def test_port_in_use_is_reported(project: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with runserver(project, port, "--noreload") as server:
+            assert server.proc.wait(30) == 1
+            out = server.output()
+    assert f"Cannot listen on 127.0.0.1:{port}: Address already in use" in out
+    assert "Error: the narrows server stopped with exit code 1." in out

@@ -48,10 +48,10 @@ class Server:
 
     # -- entry points -------------------------------------------------------------------
 
-    def run(self, sockets: list[socket.socket] | None = None) -> int:
+    def run(self, sockets: list[socket.socket | BoundSocket] | None = None) -> int:
         return asyncio.run(self.serve(sockets))
 
-    async def serve(self, sockets: list[socket.socket] | None = None) -> int:
+    async def serve(self, sockets: list[socket.socket | BoundSocket] | None = None) -> int:
         self.should_exit = asyncio.Event()
         self._install_signal_handlers()
         try:
@@ -61,7 +61,7 @@ class Server:
             if self.state is not None and self.state.access_log is not None:
                 self.state.access_log.close()
 
-    async def _serve(self, sockets: list[socket.socket] | None) -> int:
+    async def _serve(self, sockets: list[socket.socket | BoundSocket] | None) -> int:
         app = self.app
         if app is None:
             app = load_app(self.config.application, self.config.app_dir)
@@ -101,12 +101,18 @@ class Server:
 
     # -- steps ----------------------------------------------------------------------------
 
-    async def _listen(self, state: ServerState, sockets: list[socket.socket] | None) -> None:
+    async def _listen(
+        self, state: ServerState, sockets: list[socket.socket | BoundSocket] | None
+    ) -> None:
         loop = asyncio.get_running_loop()
         if sockets is None:
             self.bound = bind_all(self.config, config_endpoints(self.config))
         else:
-            self.bound = [BoundSocket(sock, _endpoint_of(sock)) for sock in sockets]
+            # A BoundSocket keeps its TLS context (the --workers supervisor passes those).
+            self.bound = [
+                s if isinstance(s, BoundSocket) else BoundSocket(s, _endpoint_of(s))
+                for s in sockets
+            ]
         ctx = ProtocolContext(state)
 
         def factory() -> HTTPProtocol:

@@ -11,10 +11,8 @@ INCLUDED = re.compile(r"<!-- (deploy/\S+) \(verbatim[^>]*-->\n```[a-z]*\n(.*?)``
 
 def test_every_deploy_file_is_shown_verbatim_in_the_docs() -> None:
     docs = (ROOT / "docs" / "deployment.md").read_text()
-    shown = {path: text for path, text in INCLUDED.findall(docs)}
-    deploy_files = {
-        str(p.relative_to(ROOT)) for p in (ROOT / "deploy").rglob("*") if p.is_file()
-    }
+    shown = dict(INCLUDED.findall(docs))
+    deploy_files = {str(p.relative_to(ROOT)) for p in (ROOT / "deploy").rglob("*") if p.is_file()}
     assert set(shown) == deploy_files
     for path, text in shown.items():
         assert text == (ROOT / path).read_text(), f"docs/deployment.md is out of date for {path}"

@@ -38,6 +38,7 @@ from multiprocessing.process import BaseProcess
 
 from narrows.server import workers
 from narrows.server.config import Config
+from narrows.server.endpoints import Endpoint, EndpointError, bind_all, config_endpoints
 from narrows.server.reload import ChangeWatcher
 
 logger = logging.getLogger("narrows.server.supervisor")
@@ -72,7 +73,7 @@ class Worker:
     last_seen: float = 0.0
     ready_at: float | None = None
     stop_deadline: float | None = None
-    #: During a rolling restart: the old worker to stop once this one is ready.
+    #: During a rolling restart: the old worker to stop once this one is ready (then None).
     replaces: Worker | None = None
     wants_recycle: bool = False
 
@@ -98,7 +99,7 @@ def _signal(worker: Worker, signum: int) -> None:
 @dataclass(eq=False)
 class Supervisor:
     config: Config
-    sockets: list[socket.socket]
+    listeners: list[tuple[socket.socket, Endpoint]]
     target: int = 1
     phase: Phase = Phase.RUNNING
     workers: list[Worker] = field(default_factory=list)
@@ -113,6 +114,9 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         self.target = max(1, self.config.workers)
+        # Workers receive the sockets under the same fd numbers, and multiprocessing closes
+        # a child's stdin: "--fd 0 --workers N" (supervisord) needs its socket moved off 0-2.
+        self.listeners = [(s.dup() if s.fileno() <= 2 else s, e) for s, e in self.listeners]
         self._context = multiprocessing.get_context("spawn")
         self._selector = selectors.DefaultSelector()
         self._signal_r, self._signal_w = socket.socketpair()
@@ -162,7 +166,7 @@ class Supervisor:
         ours, theirs = socket.socketpair()
         process = self._context.Process(
             target=workers.worker_main,
-            args=(self.config, self.sockets, theirs),
+            args=(self.config, self.listeners, theirs),
             name="narrows-worker",
         )
         process.start()
@@ -182,7 +186,9 @@ class Supervisor:
                 logger.info("Worker process [%d] stopped (exit code %s)", worker.pid, code)
                 continue
             lived = now - worker.started_at
-            if worker.ready_at is None:
+            if worker.ready_at is None and code is not None and code > 0:
+                # It exited on its own while starting: the application (or its lifespan
+                # startup) failed, and a restart would fail the same way.
                 logger.error(
                     "Worker process [%d] exited with code %s before it was ready", worker.pid, code
                 )
@@ -269,6 +275,7 @@ class Supervisor:
             logger.info("Worker process [%d] is accepting connections", worker.pid)
             if worker.replaces is not None:
                 worker.replaces.stop(now, self.config.graceful_timeout)
+                worker.replaces = None
         if workers.RECYCLE in data and worker.state is WorkerState.SERVING:
             worker.wants_recycle = True
             if worker not in self.roll_queue:
@@ -390,10 +397,18 @@ def _ignore(signum: int, frame: object) -> None:
 
 def run(config: Config) -> int:
     """Bind the configured endpoints, supervise ``config.workers`` workers; the exit status."""
-    from narrows.server import endpoints
-
-    sockets = endpoints.bind(config)
     try:
-        return Supervisor(config, sockets).run()
+        bound = bind_all(config, config_endpoints(config))
+    except EndpointError as exc:
+        logger.error("%s", exc)
+        return 1
+    try:
+        return Supervisor(config, [(b.sock, b.endpoint) for b in bound]).run()
     finally:
-        endpoints.close(sockets, config)
+        for item in bound:
+            item.sock.close()
+            if item.created_path:
+                try:
+                    os.unlink(item.created_path)
+                except OSError:
+                    pass

@@ -24,9 +24,16 @@ import os
 import random
 import signal
 import socket
+import ssl
 from collections.abc import Sequence
 
+from narrows.server.app_loader import AppLoadError
 from narrows.server.config import Config
+from narrows.server.endpoints import BoundSocket, Endpoint, EndpointError
+from narrows.server.logs import configure_logging
+from narrows.server.main import loop_factory
+from narrows.server.server import Server
+from narrows.server.tls import create_ssl_context
 
 logger = logging.getLogger("narrows.server.workers")
 
@@ -51,38 +58,60 @@ def request_limit(config: Config) -> int | None:
     return config.max_requests + random.randint(0, max(0, config.max_requests_jitter))
 
 
-def worker_main(config: Config, sockets: Sequence[socket.socket], channel: socket.socket) -> None:
+def worker_main(
+    config: Config, listeners: Sequence[tuple[socket.socket, Endpoint]], channel: socket.socket
+) -> None:
     """Entry point of a worker process (the ``multiprocessing.Process`` target)."""
     # Own process group: Ctrl+C in a terminal signals the whole foreground group; only the
     # supervisor must get it, so that each worker receives exactly one SIGTERM (a second
     # signal means "stop draining, close now" to the server).
     os.setpgid(0, 0)
-    from narrows.server import main
-
-    main.configure_logging(config)
+    configure_logging(config.verbosity, config.log_fmt)
     channel.setblocking(False)
-    code = main.run_loop(config, _serve(config, list(sockets), channel))
+    # --max-requests is the supervisor's business here: it starts the replacement first.
+    server = Server(config.replace(max_requests=None))
+    bound = [
+        BoundSocket(sock, endpoint, ssl_context(config, endpoint)) for sock, endpoint in listeners
+    ]
+    try:
+        with asyncio.Runner(loop_factory=loop_factory(config.loop)) as runner:
+            code = runner.run(_serve(server, config, bound, channel))
+    except (AppLoadError, EndpointError, ValueError) as exc:
+        logger.error("%s", exc)
+        code = 1
+    except KeyboardInterrupt:
+        code = 0
     raise SystemExit(code)
 
 
-async def _serve(config: Config, sockets: list[socket.socket], channel: socket.socket) -> int:
-    from narrows.server.server import Server
+def ssl_context(config: Config, endpoint: Endpoint) -> ssl.SSLContext | None:
+    """The TLS context for an inherited socket (contexts cannot cross process boundaries)."""
+    certfile = endpoint.certfile or (config.ssl_certfile if endpoint.kind == "ssl" else None)
+    if not certfile:
+        return None
+    return create_ssl_context(
+        certfile,
+        endpoint.keyfile or config.ssl_keyfile,
+        config.ssl_keyfile_password,
+        config.ssl_ca_certs,
+    )
 
-    server = Server(config)
+
+async def _serve(
+    server: Server, config: Config, bound: list[BoundSocket], channel: socket.socket
+) -> int:
     reporter = asyncio.create_task(_report(server, config, channel))
     try:
-        await server.serve(sockets)
+        return await server.serve(list(bound))
     finally:
         reporter.cancel()
         channel.close()
-    return 0
 
 
-async def _report(server: object, config: Config, channel: socket.socket) -> None:
-    from narrows.server.server import Server
-
-    assert isinstance(server, Server)
-    await server.started.wait()
+async def _report(server: Server, config: Config, channel: socket.socket) -> None:
+    while not server.started:  # application loaded, lifespan started, accepting
+        await asyncio.sleep(0.02)
+    assert server.state is not None
     limit = request_limit(config)
     interval = heartbeat_interval(config)
     recycle_sent = False
@@ -93,7 +122,7 @@ async def _report(server: object, config: Config, channel: socket.socket) -> Non
         message = HEARTBEAT
         if limit is not None and not recycle_sent and server.state.total_requests >= limit:
             logger.info(
-                "Worker %d served %d requests (--max-requests %d); asking to be replaced",
+                "Worker process [%d] served %d requests (--max-requests %d); replacing it",
                 os.getpid(),
                 server.state.total_requests,
                 limit,
@@ -110,7 +139,7 @@ def _send(channel: socket.socket, message: bytes) -> bool:
     except BlockingIOError:  # supervisor busy; the next heartbeat will do
         return True
     except OSError:
-        logger.warning("Supervisor went away; worker %d shutting down", os.getpid())
+        logger.warning("Supervisor went away; worker process [%d] shutting down", os.getpid())
         os.kill(os.getpid(), signal.SIGTERM)
         return False
     return True

@@ -1,0 +1,18 @@
+"""Django settings of the project the deployment tests serve (stands for ``mysite``)."""
+
+import os
+
+SECRET_KEY = "narrows-deploy-tests-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+INSTALLED_APPS: list[str] = []
+MIDDLEWARE: list[str] = []
+ROOT_URLCONF = "tests_app.urls"
+DATABASES: dict[str, object] = {}
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "narrows.layers.redis.RedisChannelLayer",
+        "CONFIG": {"hosts": [os.environ.get("NARROWS_TEST_REDIS", "redis://127.0.0.1:6379/0")]},
+    }
+}

@@ -16,6 +16,7 @@ the parser is dead after it and the connection must answer with its status and c
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import httptools
@@ -120,6 +121,9 @@ class _Reject(Exception):
 
 
 _SUPPORTED_VERSIONS: Final = frozenset({"1.0", "1.1"})
+# RFC 9110 7.2: Host = uri-host [ ":" port ]; uri-host is an IP literal, or a reg-name of
+# unreserved / pct-encoded / sub-delims characters (RFC 3986 3.2.2). May be empty.
+_VALID_HOST: Final = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
 # Per-header overhead counted towards the header block size: ": " and CRLF.
 _HEADER_OVERHEAD: Final = 4
 
@@ -286,6 +290,19 @@ class RequestParser:
         if version == "1.1" and self._host_count != 1:
             got = "none" if self._host_count == 0 else f"{self._host_count}"
             raise _Reject(400, f"Expected exactly one Host header on HTTP/1.1, got {got}")
+        method = self._parser.get_method()
+        if method == b"CONNECT":
+            # An ASGI application cannot be a tunnel; a 2xx here would make a front proxy
+            # treat the rest of the connection as one (RFC 9110 15.6.2).
+            raise _Reject(501, "Expected a method other than CONNECT: this is not a proxy")
+        if b"#" in self._url:
+            raise _Reject(400, "Expected a request target without a fragment, got '#'")
+        if self._url == b"*" and method != b"OPTIONS":
+            method_name = method.decode("latin-1")
+            raise _Reject(400, f"Expected asterisk-form only with OPTIONS, got {method_name}")
+        for name, value in self._headers:
+            if name == b"host" and not _VALID_HOST.fullmatch(value):
+                raise _Reject(400, f"Expected a Host of host[:port], got {value[:100]!r}")
         if self._transfer_encoding:
             if self._content_length:
                 raise _Reject(400, "Content-Length and Transfer-Encoding are both present")

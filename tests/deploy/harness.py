@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from websockets.sync.client import ClientConnection, connect, unix_connect
+
 from tests.helpers import ROOT, free_port, wait_for_port
 
 DEPLOY = ROOT / "deploy"
@@ -193,6 +195,31 @@ def started(
 
 def narrows(*args: str) -> list[str]:
     return [sys.executable, "-m", "narrows", *args]
+
+
+# -- the chat app's WebSocket ---------------------------------------------------------------
+
+
+@contextmanager
+def chat_client(
+    url: str = "ws://localhost/ws/chat/",
+    *,
+    unix: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Iterator[tuple[ClientConnection, str]]:
+    """A WebSocket on tests_app's chat, with the ``pid=N client=C`` line it was greeted with."""
+    if unix is not None:
+        opened = unix_connect(unix, url, open_timeout=10, additional_headers=headers)
+    else:
+        opened = connect(url, open_timeout=10, additional_headers=headers)
+    with opened as ws:
+        hello = str(ws.recv(timeout=10))
+        assert hello.startswith("hello pid="), hello
+        yield ws, hello.removeprefix("hello ")
+
+
+def greeting_pid(greeting: str) -> int:
+    return int(greeting.split()[0].removeprefix("pid="))
 
 
 # -- redis and nginx -------------------------------------------------------------------------

@@ -11,11 +11,12 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from websockets.sync.client import ClientConnection, connect, unix_connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.deploy import harness
 from tests.helpers import free_port, require_binary, wait_for_unix_socket
@@ -68,6 +69,9 @@ class Stack:
     def pid(self, num: int) -> int:
         return int(self.ctl("pid", f"narrows:narrows{num}").stdout.strip() or 0)
 
+    def nginx_url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.nginx_port}{path}"
+
     def sock(self, num: int) -> str:
         return str(self.rundir / f"narrows{num}.sock")
 
@@ -118,18 +122,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             raise
 
 
-def chat_client(url: str | None = None, unix: str | None = None) -> tuple[ClientConnection, int]:
-    """Open a chat WebSocket; return it with the pid of the process serving it."""
-    if unix is not None:
-        ws = unix_connect(unix, "ws://localhost/ws/chat/", open_timeout=10)
-    else:
-        assert url is not None
-        ws = connect(url, open_timeout=10)
-    hello = str(ws.recv(timeout=10))
-    assert hello.startswith("hello pid="), hello
-    return ws, int(hello.split()[1].split("=")[1])
-
-
 def test_http_through_nginx_reaches_django(stack: Stack) -> None:
     pids = set()
     for _ in range(20):
@@ -146,45 +138,35 @@ def test_every_process_also_serves_its_own_unix_socket(stack: Stack) -> None:
 
 
 def test_client_address_comes_from_proxy_headers(stack: Stack) -> None:
-    # nginx appends its peer (127.0.0.1, trusted) to what the client sent; the client is
-    # the rightmost address that is not a trusted proxy.
+    # nginx appends its peer ($remote_addr: 127.0.0.1 here) to what the client sent;
+    # narrows trusts nginx (a 127.0.0.1 peer) and takes the rightmost address it does not
+    # trust: the client's own, as nginx's real_ip module would.
     data = harness.get_json(stack.nginx_port, "/", headers={"X-Forwarded-For": "203.0.113.7"})
     assert data["client"] == "203.0.113.7"
     data = harness.get_json(stack.nginx_port, "/")
     assert data["client"] == "127.0.0.1"
-    # Without a proxy in front, a client cannot choose its own address... unless it
-    # connects from a trusted address, as this test does; a unix-socket peer is trusted.
+    # A unix-socket peer is a local proxy too: its headers are believed.
     data = harness.get_json(unix=stack.sock(0), headers={"X-Forwarded-For": "198.51.100.9"})
     assert data["client"] == "198.51.100.9"
 
 
 def test_group_message_reaches_clients_on_different_processes(stack: Stack) -> None:
-    a, pid_a = chat_client(unix=stack.sock(0))
-    b, pid_b = chat_client(unix=stack.sock(1))
-    c, pid_c = chat_client(f"ws://127.0.0.1:{stack.nginx_port}/ws/chat/")
-    try:
-        assert pid_a != pid_b
-        a.send("hi from a")
-        for ws, pid in ((a, pid_a), (b, pid_b), (c, pid_c)):
-            assert ws.recv(timeout=10) == f"hi from a via={pid}"
-        c.send("hi from c")
-        for ws, pid in ((a, pid_a), (b, pid_b), (c, pid_c)):
-            assert ws.recv(timeout=10) == f"hi from c via={pid}"
-    finally:
-        for ws in (a, b, c):
-            ws.close()
+    with ExitStack() as clients:
+        a, hello_a = clients.enter_context(harness.chat_client(unix=stack.sock(0)))
+        b, hello_b = clients.enter_context(harness.chat_client(unix=stack.sock(1)))
+        c, hello_c = clients.enter_context(harness.chat_client(stack.nginx_url("/ws/chat/")))
+        pids = [harness.greeting_pid(h) for h in (hello_a, hello_b, hello_c)]
+        assert pids[0] != pids[1]
+        for sender, text in ((a, "hi from a"), (c, "hi from c")):
+            sender.send(text)
+            for ws, pid in zip((a, b, c), pids, strict=True):
+                assert ws.recv(timeout=10) == f"{text} via={pid}"
 
 
 def test_websocket_through_nginx_sees_forwarded_client(stack: Stack) -> None:
-    ws = connect(
-        f"ws://127.0.0.1:{stack.nginx_port}/ws/chat/",
-        additional_headers={"X-Forwarded-For": "203.0.113.8"},
-        open_timeout=10,
-    )
-    try:
-        assert str(ws.recv(timeout=10)).endswith("client=203.0.113.8")
-    finally:
-        ws.close()
+    headers = {"X-Forwarded-For": "203.0.113.8"}
+    with harness.chat_client(stack.nginx_url("/ws/chat/"), headers=headers) as (_ws, hello):
+        assert hello.endswith("client=203.0.113.8")
 
 
 def test_sigkilled_process_is_restarted_and_nothing_fails_afterwards(stack: Stack) -> None:
@@ -196,20 +178,20 @@ def test_sigkilled_process_is_restarted_and_nothing_fails_afterwards(stack: Stac
     assert harness.get_json(unix=stack.sock(2))["pid"] == stack.pid(2)
     statuses = [harness.get(stack.nginx_port, "/")[0] for _ in range(60)]
     assert statuses == [200] * 60
-    ws, _pid = chat_client(f"ws://127.0.0.1:{stack.nginx_port}/ws/chat/")
-    ws.close()
+    with harness.chat_client(stack.nginx_url("/ws/chat/")) as (_ws, hello):
+        assert harness.greeting_pid(hello) in {stack.pid(n) for n in range(NUMPROCS)}
 
 
 def test_supervisorctl_stop_all_is_prompt(stack: Stack) -> None:
     pids = [stack.pid(n) for n in range(NUMPROCS)]
-    ws, _pid = chat_client(unix=stack.sock(3))
-    started = time.monotonic()
-    result = stack.ctl("stop", "all")
-    elapsed = time.monotonic() - started
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert elapsed < 10, f"supervisorctl stop all took {elapsed:.1f}s"
-    assert all(harness.gone(pid) for pid in pids)
-    # The open WebSocket was closed by the server with 1012 (service restart).
-    with pytest.raises(Exception) as closed:
-        ws.recv(timeout=5)
-    assert "1012" in str(closed.value)
+    with harness.chat_client(unix=stack.sock(3)) as (ws, _hello):
+        started = time.monotonic()
+        result = stack.ctl("stop", "all")
+        elapsed = time.monotonic() - started
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert elapsed < 10, f"supervisorctl stop all took {elapsed:.1f}s"
+        assert all(harness.gone(pid) for pid in pids)
+        # The open WebSocket was closed by the server with 1012 (service restart).
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012

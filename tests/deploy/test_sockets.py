@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
 import subprocess
 from pathlib import Path
 
@@ -91,3 +92,30 @@ def test_dockerfile_command_serves(tmp_path: Path) -> None:
         status, body = harness.get(port, "/")
         assert status == 200
         assert harness.pid_of(body) in workers
+
+
+def test_workers_share_a_socket_passed_as_fd_0(tmp_path: Path) -> None:
+    # supervisord's fcgi-program with "--workers": the socket arrives as stdin.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    log = tmp_path / "narrows.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            harness.narrows("--fd", "0", "--workers", "2", "plain_app:app"),
+            cwd=harness.HERE,
+            env=harness.env_with_venv(),
+            stdin=listener.fileno(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    listener.close()
+    harness.LOGS[proc.pid] = log
+    try:
+        workers = wait_for_workers(proc, 2)
+        pids = {harness.pid_of(harness.get(port, "/slow?seconds=0.05")[1]) for _ in range(10)}
+        assert pids <= set(workers)
+    finally:
+        harness.stop_process(proc)
+    assert proc.returncode == 0, log.read_text()

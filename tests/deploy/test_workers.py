@@ -228,3 +228,12 @@ def test_app_that_cannot_start_exits_1(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert "no_such_module" in output
     assert "Workers cannot start" in output
+
+
+def test_workers_exit_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    with supervised(tmp_path, 2) as (proc, _port):
+        workers = harness.children_of(proc.pid)
+        proc.kill()  # SIGKILL: no chance to stop them; they must notice on their own
+        proc.wait()
+        harness.wait_until(lambda: all(harness.gone(pid) for pid in workers), 15, "no orphans")
+    assert "Supervisor went away" in (tmp_path / "narrows.log").read_text()

@@ -114,9 +114,6 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         self.target = max(1, self.config.workers)
-        # Workers receive the sockets under the same fd numbers, and multiprocessing closes
-        # a child's stdin: "--fd 0 --workers N" (supervisord) needs its socket moved off 0-2.
-        self.listeners = [(s.dup() if s.fileno() <= 2 else s, e) for s, e in self.listeners]
         self._context = multiprocessing.get_context("spawn")
         self._selector = selectors.DefaultSelector()
         self._signal_r, self._signal_w = socket.socketpair()

@@ -1,0 +1,40 @@
+"""The supervisor's pieces that need no processes: limits, intervals, the file watcher."""
+
+from __future__ import annotations
+
+import select
+import threading
+from pathlib import Path
+
+from narrows.server.config import Config
+from narrows.server.reload import ChangeWatcher
+from narrows.server.workers import heartbeat_interval, request_limit
+
+
+def test_request_limit_adds_a_jitter_within_bounds() -> None:
+    assert request_limit(Config()) is None
+    limits = {request_limit(Config(max_requests=100, max_requests_jitter=10)) for _ in range(300)}
+    assert limits <= set(range(100, 111))
+    assert len(limits) > 3
+    assert request_limit(Config(max_requests=7)) == 7
+
+
+def test_heartbeats_come_several_times_per_health_check_period() -> None:
+    assert heartbeat_interval(Config(worker_healthcheck_timeout=30)) == 1.0
+    assert heartbeat_interval(Config(worker_healthcheck_timeout=2)) == 0.4
+
+
+def test_watcher_reports_changed_python_files_only(tmp_path: Path) -> None:
+    watcher = ChangeWatcher([str(tmp_path)], debounce_ms=50)
+    watcher.start()
+    try:
+        (tmp_path / "notes.txt").write_text("x")
+        assert select.select([watcher.fileno()], [], [], 1.0)[0] == []
+        (tmp_path / "pkg").mkdir()
+        (tmp_path / "pkg" / "mod.py").write_text("x = 1\n")
+        assert select.select([watcher.fileno()], [], [], 10.0)[0] == [watcher.fileno()]
+        assert watcher.take_changes() == [str(tmp_path / "pkg" / "mod.py")]
+        assert watcher.take_changes() == []
+    finally:
+        watcher.close()
+    assert not any(t.name == "narrows-reload" for t in threading.enumerate())

@@ -20,6 +20,7 @@ run in a worker thread through ``narrows.db.database_sync_to_async``, as in Chan
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -53,7 +54,7 @@ async def call_hook(sync: bool, hook: Callable[..., Any], *args: Any, **kwargs: 
     """Call an overridable consumer method in the consumer's colour (sync or async)."""
     result = hook(*args, **kwargs)
     if sync:
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             if inspect.iscoroutine(result):
                 result.close()
             raise TypeError(
@@ -61,7 +62,7 @@ async def call_hook(sync: bool, hook: Callable[..., Any], *args: Any, **kwargs: 
                 "got an async one (derive from the Async... consumer class to use async def)"
             )
         return result
-    if not inspect.isawaitable(result):
+    if type(result) is not types.CoroutineType and not inspect.isawaitable(result):
         raise TypeError(
             f"expected {_hook_name(hook)} to be 'async def' on an async consumer, got a plain "
             f"method returning {type(result).__name__} (derive from the sync consumer class, "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import types
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -37,47 +36,56 @@ async def await_many_dispatch(
     dispatched, results are dispatched one at a time, and the pending awaits are cancelled
     when ``dispatch`` raises (``StopConsumer`` included) or this coroutine is cancelled.
 
-    Unlike Channels this does not call ``asyncio.wait`` (which builds a set, a future and
-    a callback per source on every message): each source task reports completion through a
-    done-callback into a ready queue, and one future wakes the loop.
+    Channels re-creates a task per message and calls ``asyncio.wait`` each time (several
+    event-loop round trips per message). Here each source has one long-lived pump that
+    receives and dispatches under a lock (uncontended: no suspension): the first source
+    (the client's ``receive``) is pumped inline, so a client message costs no extra task
+    and no extra loop iteration.
     """
-    loop = asyncio.get_running_loop()
-    ready: deque[int] = deque()
-    waiter: list[asyncio.Future[None] | None] = [None]
+    if not consumer_callables:
+        raise ValueError("await_many_dispatch expected at least one source, got none")
+    lock = asyncio.Lock()
+    main = asyncio.current_task()
+    failures: list[BaseException] = []
 
-    def start(index: int) -> asyncio.Future[Any]:
-        task = asyncio.ensure_future(consumer_callables[index]())
+    async def pump(source: Callable[[], Awaitable[Any]]) -> None:
+        while True:
+            message = await source()
+            async with lock:
+                await dispatch(message)
 
-        def done(_: asyncio.Future[Any]) -> None:
-            ready.append(index)
-            fut = waiter[0]
-            if fut is not None and not fut.done():
-                fut.set_result(None)
+    def on_pump_done(task: asyncio.Task[None]) -> None:
+        if task.cancelled() or main is None:
+            return
+        error = task.exception()
+        if error is not None and not failures:
+            failures.append(error)
+            if not lock.locked():
+                # The inline pump is waiting for its source: interrupt it. (While it is
+                # dispatching, it checks ``failures`` once the handler has finished.)
+                main.cancel()
 
-        task.add_done_callback(done)
-        return task
-
-    tasks = [start(i) for i in range(len(consumer_callables))]
+    others = [asyncio.ensure_future(pump(source)) for source in consumer_callables[1:]]
+    for task in others:
+        task.add_done_callback(on_pump_done)  # type: ignore[arg-type]
+    first = consumer_callables[0]
     try:
         while True:
-            if not ready:
-                fut = waiter[0] = loop.create_future()
-                await fut
-                waiter[0] = None
-            while ready:
-                index = ready.popleft()
-                result = tasks[index].result()
-                await dispatch(result)
-                tasks[index] = start(index)
+            message = await first()
+            async with lock:
+                await dispatch(message)
+            if failures:
+                raise failures[0]
+    except asyncio.CancelledError:
+        if not failures:
+            raise  # cancelled from outside
+        if main is not None:
+            main.uncancel()
+        raise failures[0] from None
     finally:
-        for task in tasks:
+        for task in others:
+            task.remove_done_callback(on_pump_done)  # type: ignore[arg-type]
             task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            except Exception:
-                # A source that failed while we were already stopping: the error that
-                # stopped us is the one to report.
-                pass
+        if others:
+            # Wait for the pumps to finish; their own errors were raised above if relevant.
+            await asyncio.wait(others)

@@ -104,6 +104,53 @@ async def test_await_many_dispatch_raises_source_errors() -> None:
         await await_many_dispatch([forever, broken], dispatch)
 
 
+async def test_await_many_dispatch_stop_from_a_secondary_source() -> None:
+    client: asyncio.Queue[Any] = asyncio.Queue()
+    layer: asyncio.Queue[Any] = asyncio.Queue()
+    seen: list[Any] = []
+
+    async def dispatch(message: Any) -> None:
+        seen.append(message)
+        if message == "stop":
+            raise StopConsumer
+
+    runner = asyncio.create_task(await_many_dispatch([client.get, layer.get], dispatch))
+    client.put_nowait("c1")
+    await asyncio.sleep(0.01)
+    layer.put_nowait("stop")
+    with pytest.raises(StopConsumer):
+        await asyncio.wait_for(runner, 2)
+    assert seen == ["c1", "stop"]
+
+
+async def test_await_many_dispatch_source_failure_waits_for_running_handler() -> None:
+    client: asyncio.Queue[Any] = asyncio.Queue()
+    finished: list[str] = []
+    fail = asyncio.Event()
+
+    async def layer_receive() -> Any:
+        await fail.wait()
+        raise ConnectionError("layer down")
+
+    async def dispatch(message: Any) -> None:
+        fail.set()  # the layer fails while this handler is still running
+        await asyncio.sleep(0.02)
+        finished.append(message)
+
+    client.put_nowait("c1")
+    with pytest.raises(ConnectionError, match="layer down"):
+        await asyncio.wait_for(await_many_dispatch([client.get, layer_receive], dispatch), 2)
+    assert finished == ["c1"]  # the handler was not interrupted half-way
+
+
+async def test_await_many_dispatch_needs_a_source() -> None:
+    async def dispatch(message: Any) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="at least one source"):
+        await await_many_dispatch([], dispatch)
+
+
 def test_run_sync_refuses_a_coroutine_that_suspends() -> None:
     async def suspends() -> None:
         await asyncio.sleep(0)

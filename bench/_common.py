@@ -345,6 +345,8 @@ class Measurement:
 
     rate: float
     operations: int
+    #: the load client's own CPU per operation where it measures it (excluding its start-up)
+    client_cpu_us: float | None = None
 
 
 def interleaved_rounds(
@@ -361,6 +363,7 @@ def interleaved_rounds(
     runs, the CPU cost of an operation much less so."""
     results: dict[str, list[float]] = {s.name: [] for s in servers}
     cpu: dict[str, list[float]] = {s.name: [] for s in servers}
+    client_cpu: list[float] = []
     for number in range(rounds):
         live = [s for s in servers if s.alive]
         if not live:
@@ -371,22 +374,37 @@ def interleaved_rounds(
             if not server.alive:
                 continue
             try:
-                used = server.cpu_seconds()
+                used, client = server.cpu_seconds(), _children_cpu()
                 value = measure(server)
-                used = server.cpu_seconds() - used
+                used, client = server.cpu_seconds() - used, _children_cpu() - client
             except MeasureError as exc:
                 server.fail(str(exc))
                 continue
             results[server.name].append(value.rate)
-            per_op = used * 1e6 / value.operations if value.operations else float("nan")
-            cpu[server.name].append(per_op)
+            ops = value.operations or 1
+            cpu[server.name].append(used * 1e6 / ops)
+            client_us = value.client_cpu_us
+            if client_us is None:
+                client_us = client * 1e6 / ops
+            client_cpu.append(client_us)
             print(
                 f"  round {number + 1}/{rounds} {server.name:<38} {value.rate:>12,.0f}/s"
-                f"  {per_op:>8,.1f} us CPU/op",
+                f"  server {used * 1e6 / ops:>7,.1f} us CPU/op, client {client_us:.1f}",
                 flush=True,
             )
             time.sleep(pause)
+    if client_cpu:
+        print(
+            f"load client CPU per operation: median {statistics.median(client_cpu):.1f} us, "
+            f"max {max(client_cpu):.1f} us (it has a core of its own while a server has the other)"
+        )
     return results, cpu
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children: the load client (wrk, _wsclient)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class MeasureError(Exception):

@@ -103,16 +103,16 @@ async def echo(url: str, conns: int, duration: float, warmup: float) -> dict[str
             listener.start()
         await asyncio.sleep(warmup)
         stats.counting = True
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.sleep(duration)
         stats.counting = False
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         stats.running = False
         for listener in listeners:
             listener.transport.disconnect()
         await asyncio.wait([listener.closed for listener in listeners], timeout=5)
     else:
-        seconds = await _echo_websockets(url, conns, duration, warmup, stats)
+        seconds, cpu = await _echo_websockets(url, conns, duration, warmup, stats)
     return {
         "messages": stats.messages,
         "total": stats.total,
@@ -120,13 +120,14 @@ async def echo(url: str, conns: int, duration: float, warmup: float) -> dict[str
         "rate": stats.messages / seconds,
         "errors": stats.errors,
         "first_error": stats.first_error,
+        "client_cpu_us": cpu * 1e6 / max(1, stats.messages),
         "client": client_name(),
     }
 
 
 async def _echo_websockets(
     url: str, conns: int, duration: float, warmup: float, stats: Stats
-) -> float:
+) -> tuple[float, float]:
     from websockets.asyncio.client import connect
 
     sockets = await asyncio.gather(*(connect(url, compression=None) for _ in range(conns)))
@@ -146,14 +147,14 @@ async def _echo_websockets(
     tasks = [asyncio.create_task(pingpong(ws)) for ws in sockets]
     await asyncio.sleep(warmup)
     stats.counting = True
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.sleep(duration)
     stats.counting = False
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     stats.running = False
     await asyncio.wait(tasks, timeout=5)
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-    return seconds
+    return seconds, cpu
 
 
 async def hold(url: str, conns: int, parallel: int) -> None:

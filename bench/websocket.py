@@ -87,7 +87,7 @@ def run_client(
         raise MeasureError("no echo received")
     if not server.alive:
         raise MeasureError("the server exited during the run")
-    return Measurement(float(result["rate"]), int(result["total"]))
+    return Measurement(float(result["rate"]), int(result["total"]), result["client_cpu_us"])
 
 
 def specs(consumer: bool, names: list[str]) -> list[ServerSpec]:

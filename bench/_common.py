@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import ctypes
 import fcntl
 import importlib.util
 import os
@@ -154,6 +155,7 @@ class ServerProcess:
             stdout=fd,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         os.close(fd)
         _RUNNING.append(self)
@@ -259,11 +261,21 @@ class ServerProcess:
             pass
         if self in _RUNNING:
             _RUNNING.remove(self)
-        if self.error is None and self.log_path:
+        if self.log_path:  # its tail is in ``error`` when it failed
             try:
                 os.unlink(self.log_path)
             except OSError:
                 pass
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it if the bench process dies, even by SIGKILL
+    (Linux prctl PR_SET_PDEATHSIG), so no server outlives an interrupted run."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def stop_all() -> None:

@@ -61,9 +61,11 @@ def get_handler_name(message: Message) -> str:
         raise ValueError(f"Incoming message has no 'type' attribute: {message!r}")
     if not isinstance(msg_type, str):
         raise ValueError(f"expected message 'type' to be a str, got {type(msg_type).__name__}")
-    if msg_type.startswith("_"):
+    handler_name = msg_type.replace(".", "_")
+    if handler_name.startswith("_"):
+        # "_x" and ".x" would reach private methods.
         raise ValueError(f"Malformed type in message (leading underscore): {msg_type!r}")
-    return msg_type.replace(".", "_")
+    return handler_name
 
 
 async def dispatch_flow(consumer: AsyncConsumer, message: Message) -> None:

@@ -46,6 +46,8 @@ def test_get_handler_name() -> None:
         get_handler_name({"text": "x"})
     with pytest.raises(ValueError, match="leading underscore"):
         get_handler_name({"type": "_private"})
+    with pytest.raises(ValueError, match="leading underscore"):
+        get_handler_name({"type": ".private"})
     with pytest.raises(ValueError, match="expected message 'type' to be a str"):
         get_handler_name({"type": 3})
 
@@ -80,6 +82,21 @@ async def test_missing_handler_is_a_clear_error(consumer: type[AsyncConsumer]) -
         ValueError, match=r"No handler for message type 'test.unknown'.*test_unknown"
     ):
         await comm.wait()
+
+
+async def test_private_methods_cannot_be_reached_by_message_type() -> None:
+    called: list[str] = []
+
+    class Guarded(AsyncConsumer):
+        async def _secret(self, message: dict[str, Any]) -> None:
+            called.append("secret")
+
+    for kind in ("_secret", ".secret"):
+        comm = ApplicationCommunicator(Guarded.as_asgi(), SCOPE)
+        await comm.send_input({"type": kind})
+        with pytest.raises(ValueError, match="leading underscore"):
+            await comm.wait()
+    assert called == []
 
 
 def test_as_asgi_attributes_and_naming() -> None:

@@ -118,6 +118,7 @@ async def test_accept_with_subprotocol_and_headers(consumer: Any) -> None:
     await comm.disconnect()
     second = WebsocketCommunicator(consumer.as_asgi(), "/ws/", subprotocols=["a", "b"])
     assert await second.connect() == (True, "b")
+    assert second.response_headers == [(b"x-extra", b"1")]
     await second.disconnect()
 
 
@@ -363,3 +364,30 @@ async def test_sync_hook_on_an_async_consumer_is_reported() -> None:
     await comm.send_to(text_data="x")
     with pytest.raises(TypeError, match="to be 'async def' on an async consumer"):
         await comm.wait()
+
+
+async def test_consumer_instance_is_an_asgi_app_for_one_connection() -> None:
+    # Channels' own tests pass an instance (not .as_asgi()) to the communicator.
+    comm = WebsocketCommunicator(SyncEcho(), "/ws/")
+    assert (await comm.connect())[0]
+    await comm.send_to(text_data="x")
+    assert await comm.receive_from() == "echo:x"
+    await comm.disconnect()
+
+
+async def test_url_route_and_query_reach_the_consumer_through_a_router() -> None:
+    from django.urls import re_path
+
+    from narrows.routing import URLRouter
+
+    class Room(AsyncWebsocketConsumer):
+        async def connect(self) -> None:
+            await self.accept()
+            room = self.scope["url_route"]["kwargs"]["room"]
+            await self.send(text_data=f"{room}?{self.scope['query_string'].decode()}")
+
+    app = URLRouter([re_path(r"^ws/chat/(?P<room>\w+)/$", Room.as_asgi())])
+    comm = WebsocketCommunicator(app, "/ws/chat/lobby/?token=abc")
+    assert (await comm.connect())[0]
+    assert await comm.receive_from() == "lobby?token=abc"
+    await comm.disconnect()

@@ -49,6 +49,8 @@ class WebsocketCommunicator(ApplicationCommunicator):
             self.scope["spec_version"] = spec_version
         super().__init__(application, self.scope)
         self.response: dict[str, Any] = {}
+        #: Headers of the accept message (or of a denial response), as in Channels 4.3.
+        self.response_headers: list[tuple[bytes, bytes]] | None = None
 
     async def connect(self, timeout: float = 1) -> tuple[bool, Any]:
         """Send ``websocket.connect``: ``(True, subprotocol)`` or ``(False, close_code)``.
@@ -68,12 +70,14 @@ class WebsocketCommunicator(ApplicationCommunicator):
         if response["type"] == "websocket.close":
             return False, response.get("code", 1000)
         if response["type"] == "websocket.http.response.start":
+            self.response_headers = list(response.get("headers", []))
             self.response = {
                 "status": response["status"],
                 "headers": list(response.get("headers", [])),
                 "body": await self._denial_body(timeout),
             }
             return False, response["status"]
+        self.response_headers = list(response.get("headers", []))
         return True, response.get("subprotocol", None)
 
     async def _denial_body(self, timeout: float) -> bytes:

@@ -69,10 +69,13 @@ class LocalQueue:
                     self.messages.appendleft(entry)
             raise
         finally:
-            try:
-                self.waiters.remove(waiter)
-            except ValueError:
-                pass
+            # ``hand_over`` already took a waiter it resolved; only a cancelled one can be
+            # left. (A failed ``deque.remove`` would format the future, message and all.)
+            if not waiter.done() or waiter.cancelled():
+                try:
+                    self.waiters.remove(waiter)
+                except ValueError:
+                    pass
 
     def drop_expired(self, now: float) -> int:
         expired = 0

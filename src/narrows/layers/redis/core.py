@@ -22,6 +22,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import msgpack
 from redis import exceptions as redis_errors
 
 from narrows.layers import names
@@ -96,6 +97,15 @@ class RedisChannelLayer(BaseChannelLayer):
         self.block_timeout = block_timeout
         self._expire_seconds = max(1, math.ceil(expiry))
         self._group_expire_seconds = max(1, math.ceil(group_expiry))
+        # group_send runs as one Lua script when the script can do all the work the client
+        # would: one plain server (Cluster forbids keys not named in KEYS), no encryption
+        # (Fernet runs in Python), one capacity for all channels (patterns are Python regexes).
+        self._one_trip_group_send = (
+            len(self.hosts) == 1
+            and self.hosts[0].kind != "cluster"
+            and not symmetric_encryption_keys
+            and not self.channel_capacity
+        )
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
             weakref.WeakKeyDictionary()
         )
@@ -120,8 +130,8 @@ class RedisChannelLayer(BaseChannelLayer):
         queued = await self._execute(
             state,
             self.ring.shard_for(non_local),
-            lambda client: client.eval(
-                scripts.SEND, 1, key, payload, capacity, self._expire_seconds
+            lambda client: scripts.send.run(
+                client, 1, key, payload, capacity, self._expire_seconds
             ),
             f"send to {channel!r}",
         )
@@ -198,17 +208,24 @@ class RedisChannelLayer(BaseChannelLayer):
                 del state.local_groups[channel]
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        """Send to every member: one round trip for the members, then one per shard that
-        holds member channels, all shards at once. Full channels are skipped, counted in
-        ``dropped["full"]`` and logged with the group and channel names."""
+        """Send to every member. On one plain Redis server without encryption or capacity
+        patterns this is one Lua script, one round trip; otherwise one round trip for the
+        members, then one pipeline per shard that holds member lists, all shards at once.
+        Full channels are skipped, counted in ``dropped["full"]`` and logged with the
+        group and channel names."""
         names.require_message(message)
         names.require_valid_group_name(group)
         state = self._state()
+        packed = self.codec.pack_message(message)
+        deadline = time.time() + self.expiry
+        if self._one_trip_group_send:
+            full = await self._group_send_in_redis(state, group, deadline, packed)
+            if full:
+                self._record_drop("full", full, group=group, count=len(full))
+            return
         members = await self._group_members(state, group)
         if not members:
             return
-        packed = self.codec.pack_message(message)
-        deadline = time.time() + self.expiry
         # One envelope per Redis list: all local channels of one process share one.
         per_key: dict[str, tuple[list[str], Targets]] = {}
         for channel in members:
@@ -258,11 +275,15 @@ class RedisChannelLayer(BaseChannelLayer):
         state = self._states.pop(loop, None)
         if state is None:
             return
+        tasks = list(state.background)
         if state.receiver is not None:
             state.receiver.cancel()
-            await asyncio.gather(state.receiver, return_exceptions=True)
-        if state.background:
-            await asyncio.gather(*state.background, return_exceptions=True)
+            tasks.append(state.receiver)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=5)
+            for task in pending:
+                logger.warning("%r: task %r did not stop within 5s on close()", self, task)
+                task.cancel()
         for client in state.clients:
             if client is not None:
                 await client.aclose()
@@ -281,7 +302,11 @@ class RedisChannelLayer(BaseChannelLayer):
     def _client(self, state: LoopState, shard: int) -> Any:
         client = state.clients[shard]
         if client is None:
-            client = state.clients[shard] = make_client(self.hosts[shard])
+            # Blocking pops wait block_timeout on the server; a reply later than that plus
+            # a margin means the connection is dead.
+            client = state.clients[shard] = make_client(
+                self.hosts[shard], socket_timeout=self.block_timeout + 10
+            )
         return client
 
     def _key(self, non_local: str) -> str:
@@ -323,6 +348,30 @@ class RedisChannelLayer(BaseChannelLayer):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
+    async def _group_send_in_redis(
+        self, state: LoopState, group: str, deadline: float, packed: bytes
+    ) -> list[str]:
+        head = b"\x93" + msgpack.packb(deadline)
+        now = time.time()
+        full = await self._execute(
+            state,
+            0,
+            lambda client: scripts.group_send.run(
+                client,
+                1,
+                self._group_key(group),
+                now,
+                self.group_expiry,
+                f"{self.prefix}:",
+                head,
+                packed,
+                self._expire_seconds,
+                self.capacity,
+            ),
+            f"group_send {group!r}",
+        )
+        return [member.decode() for member in full]
+
     async def _group_members(self, state: LoopState, group: str) -> list[str]:
         key = self._group_key(group)
 
@@ -347,11 +396,11 @@ class RedisChannelLayer(BaseChannelLayer):
         """Push each envelope with the capacity check, all in one pipeline; return the
         channels whose list was full."""
 
-        async def push(client: Any) -> Any:
-            async with client.pipeline(transaction=False) as pipe:
-                for key, _, payload, capacity in pushes:
-                    pipe.eval(scripts.SEND, 1, key, payload, capacity, self._expire_seconds)
-                return await pipe.execute()
+        expire = self._expire_seconds
+        calls = [(1, key, payload, capacity, expire) for key, _, payload, capacity in pushes]
+
+        async def push(client: Any) -> list[Any]:
+            return await scripts.send.run_many(client, calls)
 
         queued = await self._execute(state, shard, push, f"group_send {group!r}")
         return [

@@ -79,8 +79,12 @@ def _decode_one(entry: Any, index: int) -> HostSpec:
     )
 
 
-def make_client(spec: HostSpec) -> Any:
-    """A redis-py asyncio client for ``spec``; call it inside the event loop that uses it."""
+def make_client(spec: HostSpec, socket_timeout: float | None = None) -> Any:
+    """A redis-py asyncio client for ``spec``; call it inside the event loop that uses it.
+
+    ``socket_timeout`` (unless the entry sets its own) bounds every wait for a reply, so a
+    reply lost with a half-dead connection is an error to retry, never a hang.
+    """
     from redis import asyncio as aioredis
     from redis.asyncio.cluster import RedisCluster
     from redis.asyncio.retry import Retry
@@ -89,6 +93,8 @@ def make_client(spec: HostSpec) -> Any:
 
     options = dict(spec.options)
     options.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    if socket_timeout is not None:
+        options.setdefault("socket_timeout", socket_timeout)
     options["decode_responses"] = False
     if spec.kind != "cluster":
         # The layer retries (with its own backoff and ``retry_timeout``) and logs; redis-py's

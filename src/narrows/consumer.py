@@ -184,7 +184,8 @@ class _ConsumerApp(Protocol):
     consumer_class: type[AsyncConsumer]
     consumer_initkwargs: dict[str, Any]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+    # Returns Any (not None) so django-stubs accepts the app in path()/re_path().
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any: ...
 
 
 class SyncConsumer(AsyncConsumer):

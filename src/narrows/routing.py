@@ -142,7 +142,8 @@ class URLRouter:
             self._patterns.append(route)
             self._apps.append(_single(route.callback))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # Returns Any (not None) so django-stubs accepts a nested router in path()/re_path().
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         outermost = "path_remaining" not in scope
         path = scope.get("path_remaining", scope.get("path"))
         if path is None:

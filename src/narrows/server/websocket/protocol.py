@@ -431,12 +431,14 @@ class WebSocketProtocol(asyncio.Protocol):
                     status, headers=headers, body=body, server_name=self.state.config.server_name
                 )
             )
-            self.transport.close()
+            self._close_transport()
         self._set_disconnect(CloseCode.ABNORMAL)
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self._closing_tcp:
+            return  # lingering after our close: read and discard
         conn = self._conn
         events = conn.receive_data(data)
         if events:

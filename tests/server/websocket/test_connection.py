@@ -373,3 +373,40 @@ def test_arbitrary_masked_frames_give_events_or_the_right_close(
         if isinstance(event, Closed) and event.error:
             assert event.code in (1002, 1007, 1009)
             assert close_code_sent(conn) == event.code
+
+
+def test_control_frames_at_the_125_byte_limit() -> None:
+    conn = open_conn()
+    events = conn.receive_data(frame(OP_PING, b"p" * 125) + frame(OP_PONG, b"q" * 125))
+    assert conn.outgoing == [serialize(OP_PONG, b"p" * 125)]
+    assert isinstance(events[0], Pong) and events[0].payload == b"q" * 125
+    reason = "r" * 123
+    closed = conn.receive_data(frame(OP_CLOSE, (1000).to_bytes(2, "big") + reason.encode()))
+    assert isinstance(closed[0], Closed) and closed[0].reason == reason
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_empty_fragments_and_many_fragments(feed: Feeder) -> None:
+    conn = open_conn()
+    data = frame(OP_TEXT, b"", fin=False) + frame(OP_CONTINUATION, b"", fin=False)
+    data += b"".join(frame(OP_CONTINUATION, bytes([65 + i % 26]), fin=False) for i in range(100))
+    data += frame(OP_CONTINUATION, b"")
+    expected = "".join(chr(65 + i % 26) for i in range(100))
+    assert feed(conn, data) == [expected]
+
+
+def test_text_stays_valid_when_a_code_point_spans_many_fragments() -> None:
+    conn = open_conn()
+    emoji = "🎉".encode()  # 4 bytes, one per fragment
+    data = frame(OP_TEXT, emoji[:1], fin=False)
+    data += frame(OP_CONTINUATION, emoji[1:2], fin=False)
+    data += frame(OP_CONTINUATION, emoji[2:3], fin=False)
+    data += frame(OP_CONTINUATION, emoji[3:])
+    assert conn.receive_data(data) == ["🎉"]
+
+
+def test_invalid_utf8_fails_on_the_fragment_that_carries_it() -> None:
+    conn = open_conn()
+    # The first fragment is already invalid: the close comes before the message ends.
+    events = conn.receive_data(frame(OP_TEXT, b"ok\xff", fin=False))
+    assert isinstance(events[0], Closed) and events[0].code == 1007

@@ -26,6 +26,7 @@ from narrows.server.config import Config
 from narrows.server.server import Server
 from narrows.server.state import ServerState
 from tests.helpers import ROOT, free_port, narrows_process, wait_for_port
+from tests.reliability.clients import ws_exchange
 from tests.server.http.serving import port_of, request, serving
 
 APPS = "tests.reliability.fault_apps"
@@ -110,22 +111,6 @@ HANDSHAKE = (
     b"Sec-WebSocket-Key: " + base64.b64encode(b"fault-test-key!!") + b"\r\n"
     b"Sec-WebSocket-Version: 13\r\n\r\n"
 )
-
-
-async def ws_exchange(port: int, data: bytes) -> bytes:
-    """Send ``data``; answer the server's close frame with ours; return all received."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    received = b""
-    try:
-        while chunk := await asyncio.wait_for(reader.read(65536), 5):
-            received += chunk
-            _, _, frames = received.partition(b"\r\n\r\n")
-            if b"\x88" in frames and len(frames) >= frames.index(b"\x88") + 4:
-                writer.write(bytes((0x88, 0x82)) + b"\0\0\0\0" + (1000).to_bytes(2, "big"))
-    finally:
-        writer.close()
-    return received
 
 
 @pytest.mark.parametrize("phase", ["before-accept", "after-accept", "after-receive"])

@@ -391,3 +391,80 @@ async def test_url_route_and_query_reach_the_consumer_through_a_router() -> None
     assert (await comm.connect())[0]
     assert await comm.receive_from() == "lobby?token=abc"
     await comm.disconnect()
+
+
+# --- a failing handler still leaves its groups and calls disconnect (Channels #1466) ---------
+
+failed_disconnects: list[tuple[str, int]] = []
+
+
+class AsyncFailing(AsyncWebsocketConsumer):
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raise RuntimeError(f"cannot handle {text_data}")
+
+    async def disconnect(self, code: int) -> None:
+        failed_disconnects.append(("async", code))
+        if self.scope["query_string"] == b"bad-disconnect":
+            raise KeyError("disconnect failed too")
+
+
+class SyncFailing(WebsocketConsumer):
+    def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raise RuntimeError(f"cannot handle {text_data}")
+
+    def disconnect(self, code: int) -> None:
+        failed_disconnects.append(("sync", code))
+        if self.scope["query_string"] == b"bad-disconnect":
+            raise KeyError("disconnect failed too")
+
+
+@pytest.mark.parametrize("consumer", [AsyncFailing, SyncFailing])
+async def test_failing_handler_leaves_groups_and_calls_disconnect(consumer: Any) -> None:
+    failed_disconnects.clear()
+    group = f"fail-{uuid.uuid4().hex}"
+    layer = get_channel_layer()
+    assert layer is not None
+    comm = WebsocketCommunicator(consumer.as_asgi(groups=[group]), "/ws/")
+    assert (await comm.connect())[0]
+    assert len(layer.groups[group]) == 1
+    await comm.send_to(text_data="this")
+    with pytest.raises(RuntimeError, match="cannot handle this"):
+        await comm.wait()
+    assert group not in layer.groups
+    kind = "async" if consumer is AsyncFailing else "sync"
+    assert failed_disconnects == [(kind, 1011)]
+
+
+@pytest.mark.parametrize("consumer", [AsyncFailing, SyncFailing])
+async def test_failing_cleanup_is_logged_and_the_handler_error_raised(
+    consumer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    failed_disconnects.clear()
+    comm = WebsocketCommunicator(consumer.as_asgi(), "/ws/?bad-disconnect")
+    assert (await comm.connect())[0]
+    await comm.send_to(text_data="x")
+    with pytest.raises(RuntimeError, match="cannot handle x"):
+        await comm.wait()
+    assert len(failed_disconnects) == 1
+    assert "cleanup after a failed handler" in caplog.text
+    assert "disconnect failed too" in caplog.text
+
+
+@pytest.mark.parametrize("consumer", [AsyncFailing, SyncFailing])
+async def test_disconnect_is_called_once_when_it_fails_itself(consumer: Any) -> None:
+    failed_disconnects.clear()
+    comm = WebsocketCommunicator(consumer.as_asgi(), "/ws/?bad-disconnect")
+    assert (await comm.connect())[0]
+    with pytest.raises(KeyError, match="disconnect failed too"):
+        await comm.disconnect(code=1001)
+    assert len(failed_disconnects) == 1 and failed_disconnects[0][1] == 1001
+
+
+@pytest.mark.parametrize("consumer", ECHOES)
+async def test_disconnect_without_code_defaults_to_1000(consumer: Any) -> None:
+    comm = WebsocketCommunicator(consumer.as_asgi(), "/ws/")
+    await comm.connect()
+    await comm.send_input({"type": "websocket.disconnect"})
+    await comm.wait()
+    kind = "async" if consumer is AsyncEcho else "sync"
+    assert DISCONNECTS[-1] == (kind, 1000)

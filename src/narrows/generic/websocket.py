@@ -8,9 +8,11 @@ classes run it through :func:`narrows.sync.run_sync` (see :mod:`narrows.sync`).
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, ClassVar, Protocol
 
 from narrows.consumer import AsyncConsumer, ChannelLayerLike, SyncConsumer
+from narrows.db import database_sync_to_async
 from narrows.exceptions import (
     AcceptConnection,
     DenyConnection,
@@ -19,6 +21,8 @@ from narrows.exceptions import (
 )
 from narrows.sync import call_async, call_hook, run_sync
 from narrows.types import HeaderIterable, Message
+
+logger = logging.getLogger("narrows.consumer")
 
 __all__ = [
     "AsyncJsonWebsocketConsumer",
@@ -35,6 +39,7 @@ class _WebsocketLike(Protocol):
     groups: list[str] | None
     channel_layer: ChannelLayerLike | None
     channel_name: str
+    _disconnect_called: bool
 
     def base_send(self, message: Message) -> Any: ...
     def connect(self) -> Any: ...
@@ -124,9 +129,34 @@ async def close(consumer: _WebsocketLike, code: int | bool | None, reason: str |
 
 
 async def websocket_disconnect(consumer: _WebsocketLike, message: Message) -> None:
+    consumer._disconnect_called = True
     await _groups(consumer, "group_discard")
+    # .get(): a disconnect without a code must not become a KeyError (Channels #1926).
     await call_hook(consumer._sync, consumer.disconnect, message.get("code", 1000))
     raise StopConsumer()
+
+
+async def cleanup_after_error(consumer: _WebsocketLike, error: BaseException) -> None:
+    """A handler failed: leave the groups and call ``disconnect(1011)`` before it propagates.
+
+    The consumer is about to die and the server will close the socket with 1011, so the
+    ``websocket.disconnect`` that normally triggers this cleanup will never be dispatched.
+    Channels skips it (django/channels#1466): group memberships leak until they expire and
+    ``disconnect()`` never runs. Errors during the cleanup are logged; the handler's error
+    is the one raised.
+    """
+    if consumer._disconnect_called:
+        return
+    consumer._disconnect_called = True
+    try:
+        await _groups(consumer, "group_discard")
+        await call_hook(consumer._sync, consumer.disconnect, 1011)
+    except Exception:
+        logger.exception(
+            "%s: cleanup after a failed handler (%r) failed as well",
+            type(consumer).__qualname__,
+            error,
+        )
 
 
 async def json_receive(
@@ -154,11 +184,21 @@ class AsyncWebsocketConsumer(AsyncConsumer):
     """WebSocket consumer with ``async def`` hooks: connect, receive, disconnect."""
 
     groups: list[str] | None = None
+    _disconnect_called = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.groups is None:
             self.groups = []
+
+    async def dispatch(self, message: Message) -> None:
+        try:
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception as exc:
+            await cleanup_after_error(self, exc)
+            raise
 
     async def websocket_connect(self, message: Message) -> None:
         """Join ``groups``, then call ``connect()`` (handles Accept/DenyConnection)."""
@@ -203,11 +243,24 @@ class WebsocketConsumer(SyncConsumer):
     """WebSocket consumer with plain hooks run in a worker thread (same flow as the async one)."""
 
     groups: list[str] | None = None
+    _disconnect_called = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.groups is None:
             self.groups = []
+
+    async def dispatch(self, message: Message) -> None:
+        try:
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception as exc:
+            await database_sync_to_async(self._cleanup_in_thread)(exc)
+            raise
+
+    def _cleanup_in_thread(self, error: BaseException) -> None:
+        run_sync(cleanup_after_error(self, error))
 
     def websocket_connect(self, message: Message) -> None:
         """Join ``groups``, then call ``connect()`` (handles Accept/DenyConnection)."""

@@ -324,3 +324,14 @@ async def test_subprotocol_must_be_a_string() -> None:
             async with connect(srv.url):
                 pass
     assert errors == ["expected 'subprotocol' to be str or None, got bytes"]
+
+
+async def test_each_websocket_counts_as_one_request() -> None:
+    async with running(echo_app) as srv:
+        assert srv.server.state is not None
+        before = srv.server.state.total_requests
+        for _ in range(3):
+            async with connect(srv.url) as ws:
+                await ws.send("x")
+                assert await ws.recv() == "x"
+        assert srv.server.state.total_requests == before + 3

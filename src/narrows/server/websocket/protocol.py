@@ -153,6 +153,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._handshake = handshake
         config = self.state.config
         self.state.connections.add(self)
+        self.state.total_requests += 1  # a WebSocket counts once toward --max-requests
         self.transport.set_write_buffer_limits(high=config.flow_control_high_water)
         if self._trailing:
             self.data_received(self._trailing)

@@ -89,7 +89,7 @@ class Command(RunserverCommand):
             write=self.write_log_line,
         )
         config = Config(
-            host=self.addr,
+            host="0.0.0.0" if self.addr == "0" else self.addr,  # Django's "0:8000" shorthand
             port=int(self.port),
             root_path=getattr(settings, "FORCE_SCRIPT_NAME", None) or "",
             http_timeout=options.get("http_timeout"),
@@ -100,8 +100,8 @@ class Command(RunserverCommand):
         # Imported here: the server is only needed once the command really serves.
         from narrows.server.main import run
 
-        # Under the autoreloader this runs in a thread; the server then leaves signal
-        # handling to the reloader process (Ctrl+C ends both).
+        # Under the autoreloader this runs in a thread of the child process, where the
+        # server cannot install signal handlers; Ctrl+C then ends the child's main thread.
         try:
             code = run(config, application)
         except KeyboardInterrupt:

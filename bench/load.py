@@ -223,7 +223,10 @@ def part_slow(server: Any, args: argparse.Namespace) -> dict[str, str]:
 def part_poll(server: Any, args: argparse.Namespace) -> dict[str, str]:
     async def wave() -> Counter[str]:
         results = await asyncio.gather(
-            *(get_status(server.port, "/poll?s=5", timeout=60) for _ in range(args.poll))
+            *(
+                get_status(server.port, f"/poll?s={args.poll_seconds}", timeout=60)
+                for _ in range(args.poll)
+            )
         )
         return Counter(results)
 
@@ -237,7 +240,7 @@ def part_poll(server: Any, args: argparse.Namespace) -> dict[str, str]:
         answered = first["200"] + second["200"]
         other = (first + second) - Counter({"200": answered})
         return {
-            "long polls": f"2 waves of {args.poll:,} (5 s each)",
+            "long polls": f"2 waves of {args.poll:,} ({args.poll_seconds:g} s each)",
             "answered 200": f"{answered:,}/{2 * args.poll:,}"
             + (f" (other: {dict(other)})" if other else ""),
             "RSS idle / after wave 1 / after wave 2 / peak": (
@@ -313,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ws-conns", type=int, default=10_000)
     parser.add_argument("--slow", type=int, default=1000)
     parser.add_argument("--poll", type=int, default=1000)
+    parser.add_argument("--poll-seconds", type=float, default=5.0, help="long-poll wait")
     parser.add_argument("--flood", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=15.0, help="slow readers, seconds")
     parser.add_argument("--write-docs", action="store_true", help=f"update {DOCS}")

@@ -31,6 +31,8 @@ __all__ = ["Server"]
 logger = logging.getLogger("narrows.server")
 
 _HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Seconds a just-accepted connection gets to deliver its request once shutdown begins.
+FRESH_CONNECTION_GRACE = 0.1
 
 
 class Server:
@@ -144,6 +146,11 @@ class Server:
         state.shutting_down = True
         for server in self._servers:
             server.close()
+        # A connection accepted just before the listeners closed may not have delivered its
+        # request yet; "idle" it is not. A moment lets that request arrive and be drained
+        # instead of the connection being closed without an answer (rolling restarts).
+        if state.connections and not self.force_exit:
+            await asyncio.sleep(FRESH_CONNECTION_GRACE)
         for connection in list(state.connections):
             connection.shutdown()
         loop = asyncio.get_running_loop()

@@ -150,7 +150,9 @@ def test_ttin_ttou_change_the_worker_count(tmp_path: Path) -> None:
     with supervised(tmp_path, 2) as (proc, port):
         proc.send_signal(signal.SIGTTIN)
         wait_for_workers(proc, 3)
+        # One at a time: the kernel merges a signal sent again before the first is handled.
         proc.send_signal(signal.SIGTTOU)
+        wait_for_workers(proc, 2)
         proc.send_signal(signal.SIGTTOU)
         wait_for_workers(proc, 1)
         proc.send_signal(signal.SIGTTOU)  # never fewer than one

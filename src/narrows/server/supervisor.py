@@ -47,6 +47,9 @@ logger = logging.getLogger("narrows.server.supervisor")
 STABLE_AFTER = 10.0
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 15.0
+#: Least time a worker gets to import the application and finish lifespan startup (a
+#: Django project on a busy machine can take several seconds; heartbeats start after).
+MIN_STARTUP_TIMEOUT = 60.0
 #: Extra time a draining worker gets on top of ``graceful_timeout`` before SIGKILL.
 KILL_MARGIN = 5.0
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -114,6 +117,7 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         self.target = max(1, self.config.workers)
+        self.startup_timeout = max(self.config.worker_healthcheck_timeout, MIN_STARTUP_TIMEOUT)
         self._context = multiprocessing.get_context("spawn")
         self._selector = selectors.DefaultSelector()
         self._signal_r, self._signal_w = socket.socketpair()
@@ -279,7 +283,6 @@ class Supervisor:
                 self.roll_queue.append(worker)
 
     def _check_health(self, now: float) -> None:
-        timeout = self.config.worker_healthcheck_timeout
         for worker in self.workers:
             if worker.state is WorkerState.STOPPING:
                 if worker.stop_deadline is not None and now > worker.stop_deadline:
@@ -288,8 +291,12 @@ class Supervisor:
                     )
                     _signal(worker, signal.SIGKILL)
                     worker.stop_deadline = None
-            elif now - worker.last_seen > timeout:
-                what = "start" if worker.state is WorkerState.STARTING else "send a heartbeat"
+                continue
+            if worker.state is WorkerState.STARTING:
+                what, timeout = "start", self.startup_timeout
+            else:
+                what, timeout = "send a heartbeat", self.config.worker_healthcheck_timeout
+            if now - worker.last_seen > timeout:
                 logger.error(
                     "Worker process [%d] did not %s within %.1fs; killing it",
                     worker.pid,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import socket
+import stat
 import subprocess
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from tests.deploy import harness
 from tests.deploy.test_workers import wait_for_workers
-from tests.helpers import free_port, require_binary, wait_for_port
+from tests.helpers import free_port, require_binary, wait_for_port, wait_for_unix_socket
 
 pytestmark = pytest.mark.slow
 
@@ -119,3 +121,24 @@ def test_workers_share_a_socket_passed_as_fd_0(tmp_path: Path) -> None:
     finally:
         harness.stop_process(proc)
     assert proc.returncode == 0, log.read_text()
+
+
+def test_workers_on_a_unix_socket_with_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "narrows.sock"
+    args = harness.narrows(
+        "-u", str(path), "--uds-permissions", "660", "--workers", "2", "plain_app:app"
+    )
+    with harness.started(
+        args,
+        cwd=harness.HERE,
+        log=tmp_path / "narrows.log",
+        ready=lambda: wait_for_unix_socket(str(path)),
+    ) as proc:
+        workers = wait_for_workers(proc, 2)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o660
+        status, body = harness.get(unix=str(path))
+        assert status == 200
+        assert harness.pid_of(body) in workers
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    assert not path.exists(), "the supervisor removes the socket file it created"

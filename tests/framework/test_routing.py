@@ -68,6 +68,33 @@ async def test_protocol_type_router_accepts_lifespan() -> None:
     assert lifespan.scope == {"type": "lifespan"}
 
 
+async def test_protocol_type_router_runs_a_lifespan_consumer() -> None:
+    from narrows.consumer import AsyncConsumer
+    from narrows.exceptions import StopConsumer
+    from narrows.testing import ApplicationCommunicator
+
+    events: list[str] = []
+
+    class Lifespan(AsyncConsumer):
+        async def lifespan_startup(self, message: Any) -> None:
+            events.append("startup")
+            await self.send({"type": "lifespan.startup.complete"})
+
+        async def lifespan_shutdown(self, message: Any) -> None:
+            events.append("shutdown")
+            await self.send({"type": "lifespan.shutdown.complete"})
+            raise StopConsumer
+
+    router = ProtocolTypeRouter({"http": Recorder(), "lifespan": Lifespan.as_asgi()})
+    comm = ApplicationCommunicator(router, {"type": "lifespan", "asgi": {"version": "3.0"}})
+    await comm.send_input({"type": "lifespan.startup"})
+    assert await comm.receive_output() == {"type": "lifespan.startup.complete"}
+    await comm.send_input({"type": "lifespan.shutdown"})
+    assert await comm.receive_output() == {"type": "lifespan.shutdown.complete"}
+    await comm.wait()
+    assert events == ["startup", "shutdown"]
+
+
 async def test_protocol_type_router_unknown_type_names_known_ones() -> None:
     router = ProtocolTypeRouter({"http": Recorder(), "websocket": Recorder()})
     with pytest.raises(ValueError) as info:

@@ -189,3 +189,27 @@ async def test_async_consumer_with_no_handlers_still_closes_on_exit(
 
     await Quits.as_asgi()({"type": "test"}, receive, send)
     assert len(close_calls) == 2
+
+
+class Lookup(AsyncWebsocketConsumer):
+    @database_sync_to_async
+    def usernames(self, prefix: str) -> list[str]:
+        return sorted(
+            User.objects.filter(username__startswith=prefix).values_list("username", flat=True)
+        )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        names = await self.usernames(text_data or "")
+        await self.send(text_data=",".join(names))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_database_sync_to_async_as_a_method_decorator() -> None:
+    await database_sync_to_async(User.objects.create_user)("look-a")
+    await database_sync_to_async(User.objects.create_user)("look-b")
+    comm = WebsocketCommunicator(Lookup.as_asgi(), "/")
+    await comm.connect()
+    await comm.send_to(text_data="look-")
+    assert await comm.receive_from() == "look-a,look-b"
+    await comm.disconnect()
+    assert Lookup.usernames.__name__ == "usernames"

@@ -10,9 +10,10 @@ Four parts, each on a fresh server process (one worker, 127.0.0.1, ``bench.load:
            server with flow control keeps RSS flat; one without buffers the whole body.
 ``poll``   two waves of N long-polling requests (default 1,000, each answered after 5 s): all
            must be answered 200, and RSS after the second wave must not exceed the first's.
-``flood``  N connections (default 2,000) opened at once against ``--limit-concurrency 100``
-           (servers without that option are reported as such), each asking for a 0.2 s
-           response: count 200s, 503s and failures, then check the server still answers.
+``flood``  with 50 requests (3 s each) in flight, N connections (default 2,000) opened at
+           once against ``--limit-concurrency 100`` (servers without that option are reported
+           as such), each asking for a 0.2 s response: count 200s, 503s and failures; the 50
+           must still get 200, and the server must answer normally afterwards.
 
 Memory is VmRSS of the server's process tree from /proc, sampled every 0.5 s. Bounded: every
 part stops by itself; the whole run takes about 4 minutes with the defaults.
@@ -253,8 +254,17 @@ def part_poll(server: Any, args: argparse.Namespace) -> dict[str, str]:
 
 
 def part_flood(server: Any, args: argparse.Namespace) -> dict[str, str]:
+    """50 requests within the limit are in flight (3 s each) when the flood arrives: they
+    must still be answered 200, the flood's excess must get 503, and the server must answer
+    normally afterwards."""
+
     async def run() -> dict[str, str]:
         before = server.rss_kib()
+        legit = [
+            asyncio.ensure_future(get_status(server.port, "/slow?s=3", timeout=60))
+            for _ in range(50)
+        ]
+        await asyncio.sleep(1.0)
         started = time.monotonic()
         results = Counter(
             await asyncio.gather(
@@ -262,17 +272,19 @@ def part_flood(server: Any, args: argparse.Namespace) -> dict[str, str]:
             )
         )
         took = time.monotonic() - started
+        in_limit = Counter(await asyncio.gather(*legit))
         health = Counter([await get_status(server.port, "/", timeout=5) for _ in range(20)])
         failed = {k: v for k, v in results.items() if k not in ("200", "503")}
         failures = sum(failed.values())
         return {
             "flood": f"{args.flood:,} connections at once, limit 100, {took:.1f} s",
-            "200 / 503 / failed": f"{results['200']:,} / {results['503']:,} / {failures:,}"
+            "in-flight requests (50) answered 200": f"{in_limit['200']}/50",
+            "flood 200 / 503 / failed": f"{results['200']:,} / {results['503']:,} / {failures:,}"
             + (f" ({failed})" if failures else ""),
             "healthy after (20 requests)": f"{health['200']}/20 answered 200"
             + ("" if server.alive else ", SERVER DIED"),
             "RSS before / after": f"{mib(before)} / {mib(server.rss_kib())}",
-        }  # fmt: skip
+        }
 
     return asyncio.run(run())
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import types
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 __all__ = ["await_many_dispatch", "name_that_thing"]
+
+logger = logging.getLogger("narrows.consumer")
 
 
 def name_that_thing(thing: object) -> str:
@@ -51,8 +54,20 @@ async def await_many_dispatch(
     async def pump(source: Callable[[], Awaitable[Any]]) -> None:
         while True:
             message = await source()
-            async with lock:
-                await dispatch(message)
+            dispatching = False
+            try:
+                async with lock:
+                    dispatching = True
+                    await dispatch(message)
+            except asyncio.CancelledError:
+                if not dispatching:
+                    # Received while another message was being dispatched, and the consumer
+                    # stopped meanwhile: say so rather than drop it silently.
+                    logger.info(
+                        "consumer stopped before dispatching a received %r message; dropped",
+                        message.get("type") if isinstance(message, dict) else type(message),
+                    )
+                raise
 
     def on_pump_done(task: asyncio.Task[None]) -> None:
         if task.cancelled() or main is None:

@@ -143,6 +143,28 @@ async def test_await_many_dispatch_source_failure_waits_for_running_handler() ->
     assert finished == ["c1"]  # the handler was not interrupted half-way
 
 
+async def test_await_many_dispatch_logs_a_message_dropped_at_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client: asyncio.Queue[Any] = asyncio.Queue()
+    layer: asyncio.Queue[Any] = asyncio.Queue()
+    in_handler = asyncio.Event()
+
+    async def dispatch(message: Any) -> None:
+        if message["type"] == "client.stop":
+            in_handler.set()
+            await asyncio.sleep(0.05)  # the layer message arrives meanwhile
+            raise StopConsumer
+
+    client.put_nowait({"type": "client.stop"})
+    runner = asyncio.create_task(await_many_dispatch([client.get, layer.get], dispatch))
+    await in_handler.wait()
+    layer.put_nowait({"type": "chat.message"})
+    with caplog.at_level("INFO", logger="narrows.consumer"), pytest.raises(StopConsumer):
+        await runner
+    assert "dispatching a received 'chat.message' message; dropped" in caplog.text
+
+
 async def test_await_many_dispatch_needs_a_source() -> None:
     async def dispatch(message: Any) -> None:
         pass

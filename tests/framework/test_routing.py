@@ -8,6 +8,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.urls import include, path, re_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from narrows.routing import (
     ChannelNameRouter,
@@ -314,3 +316,31 @@ def test_get_default_application_errors(setting: Any, error: str) -> None:
         pytest.raises(ImproperlyConfigured, match=error),
     ):
         get_default_application()
+
+
+# --- any path either routes or is refused with ValueError ------------------------------------
+
+PROPERTY_ROUTER = URLRouter(
+    [
+        path("rooms/<str:room>/", URLRouter([path("users/<int:user>/", Recorder())])),
+        re_path(r"^ws/(?P<name>[a-z]+)/$", Recorder()),
+        path("<slug:slug>/", Recorder()),
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from("/abcz019-_.%é ?#"),
+        max_size=40,
+    ).map(lambda s: "/" + s),
+    st.sampled_from(["", "/rooms", "/prefix/"]),
+)
+def test_any_path_routes_or_raises_value_error(path_: str, root_path: str) -> None:
+    import asyncio
+
+    try:
+        asyncio.run(route(PROPERTY_ROUTER, ws(path_, root_path=root_path)))
+    except ValueError as exc:
+        assert "No route found for path" in str(exc)

@@ -93,19 +93,19 @@ class AsyncConsumer:
     base_send: Callable[[Message], Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Accept ``as_asgi()`` keywords naming class attributes, set on the instance.
+        """Set ``as_asgi()`` keywords as instance attributes.
 
-        Channels passes ``as_asgi(**initkwargs)`` to the constructor and its base class
-        rejects them (``object.__init__``); narrows sets them as instance attributes, like
-        Django's ``View.as_view``. A subclass with its own ``__init__`` gets them as
-        arguments, as in Channels.
+        Channels passes ``as_asgi(**initkwargs)`` to the constructor, where its base classes
+        either reject them (``object.__init__``) or drop them; narrows sets them on the
+        instance, like Django's ``View.as_view``. ``as_asgi()`` checks that each names a
+        class attribute unless the class defines its own ``__init__``, which then receives
+        them as arguments, as in Channels.
         """
         if args:
             raise TypeError(
                 f"{type(self).__qualname__}() takes keyword arguments only, got {len(args)} "
                 "positional (mount consumers with .as_asgi(), not the class itself)"
             )
-        _check_initkwargs(type(self), kwargs)
         for key, value in kwargs.items():
             setattr(self, key, value)
 
@@ -144,7 +144,8 @@ class AsyncConsumer:
     def as_asgi(cls, **initkwargs: Any) -> _ConsumerApp:
         """An ASGI application that runs a new instance of this consumer per connection.
 
-        Each keyword must name an existing class attribute; it is set on the instance.
+        Keywords are passed to the constructor; without a custom ``__init__`` each must name
+        an existing class attribute (checked here) and is set on the instance.
         """
         if getattr(cls.__init__, "__module__", "").startswith("narrows."):
             _check_initkwargs(cls, initkwargs)  # fail at import time, not per connection

@@ -258,3 +258,28 @@ async def test_cancelling_the_consumer_cancels_pending_receives() -> None:
     comm.future.cancel()
     with pytest.raises(asyncio.CancelledError):
         await comm.future
+
+
+async def test_custom_init_passing_kwargs_to_super_keeps_working() -> None:
+    # A Channels pattern: read a keyword and pass everything on to super().__init__().
+    from narrows.generic.websocket import AsyncWebsocketConsumer
+    from narrows.testing import WebsocketCommunicator
+
+    class Room(AsyncWebsocketConsumer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.room_name = kwargs["room"]
+
+        async def connect(self) -> None:
+            await self.accept()
+            await self.send(text_data=self.room_name)
+
+    comm = WebsocketCommunicator(Room.as_asgi(room="blue"), "/")
+    assert (await comm.connect())[0]
+    assert await comm.receive_from() == "blue"
+    await comm.disconnect()
+
+
+def test_positional_arguments_are_refused_with_a_hint() -> None:
+    with pytest.raises(TypeError, match=r"keyword arguments only.*as_asgi"):
+        AsyncEcho({"type": "websocket"})

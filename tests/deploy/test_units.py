@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import select
 import threading
+import time
 from pathlib import Path
 
 from narrows.server.config import Config
@@ -28,12 +29,18 @@ def test_watcher_reports_changed_python_files_only(tmp_path: Path) -> None:
     watcher = ChangeWatcher([str(tmp_path)], debounce_ms=50)
     watcher.start()
     try:
-        (tmp_path / "notes.txt").write_text("x")
-        assert select.select([watcher.fileno()], [], [], 1.0)[0] == []
         (tmp_path / "pkg").mkdir()
-        (tmp_path / "pkg" / "mod.py").write_text("x = 1\n")
-        assert select.select([watcher.fileno()], [], [], 10.0)[0] == [watcher.fileno()]
-        assert watcher.take_changes() == [str(tmp_path / "pkg" / "mod.py")]
+        module = tmp_path / "pkg" / "mod.py"
+        # The watcher thread needs a moment to start watching; keep writing until it sees it.
+        for attempt in range(40):
+            module.write_text(f"x = {attempt}\n")
+            if select.select([watcher.fileno()], [], [], 0.5)[0]:
+                break
+        time.sleep(0.5)  # creating and writing may come as two batches
+        assert watcher.take_changes() == [str(module)]
+        # Now that it is surely watching: other files are not code.
+        (tmp_path / "notes.txt").write_text("x")
+        assert select.select([watcher.fileno()], [], [], 1.5)[0] == []
         assert watcher.take_changes() == []
     finally:
         watcher.close()

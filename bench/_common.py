@@ -344,7 +344,9 @@ def exclusive(args: argparse.Namespace) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         print(f"waiting for another bench run to finish (lock {LOCK_PATH})", flush=True)
+        started = time.monotonic()
         fcntl.flock(fd, fcntl.LOCK_EX)
+        print(f"waited {time.monotonic() - started:.0f}s for another bench run", flush=True)
     _LOCK_FD.append(fd)  # held until this process exits
 
 

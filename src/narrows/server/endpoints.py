@@ -32,6 +32,7 @@ __all__ = [
     "bind_all",
     "config_endpoints",
     "parse_endpoint",
+    "ssl_context_for",
 ]
 
 SD_LISTEN_FDS_START = 3
@@ -195,16 +196,24 @@ def bind(config: Config, endpoint: Endpoint) -> BoundSocket:
         return BoundSocket(sock, endpoint, created_path=created)
     if endpoint.kind == "fd":
         return BoundSocket(_adopt_fd(config, endpoint.fd), endpoint)
-    context = None
-    certfile = endpoint.certfile or (config.ssl_certfile if endpoint.kind == "ssl" else None)
-    if certfile:
-        context = create_ssl_context(
-            certfile,
-            endpoint.keyfile or config.ssl_keyfile,
-            config.ssl_keyfile_password,
-            config.ssl_ca_certs,
-        )
+    context = ssl_context_for(config, endpoint)
     return BoundSocket(_bind_tcp(config, endpoint.host, endpoint.port), endpoint, context)
+
+
+def ssl_context_for(config: Config, endpoint: Endpoint) -> ssl.SSLContext | None:
+    """The TLS context an endpoint serves with, or None for plain TCP/unix/fd endpoints.
+
+    Also used by ``--workers`` processes, which inherit the socket but not the context.
+    """
+    certfile = endpoint.certfile or (config.ssl_certfile if endpoint.kind == "ssl" else None)
+    if not certfile:
+        return None
+    return create_ssl_context(
+        certfile,
+        endpoint.keyfile or config.ssl_keyfile,
+        config.ssl_keyfile_password,
+        config.ssl_ca_certs,
+    )
 
 
 def _bind_tcp(config: Config, host: str, port: int) -> socket.socket:

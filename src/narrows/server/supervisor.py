@@ -78,7 +78,6 @@ class Worker:
     stop_deadline: float | None = None
     #: During a rolling restart: the old worker to stop once this one is ready (then None).
     replaces: Worker | None = None
-    wants_recycle: bool = False
 
     @property
     def pid(self) -> int:
@@ -121,6 +120,8 @@ class Supervisor:
         self._context = multiprocessing.get_context("spawn")
         self._selector = selectors.DefaultSelector()
         self._signal_r, self._signal_w = socket.socketpair()
+        self._old_wakeup = -1
+        self._old_handlers: dict[int, object] = {}
 
     # -- main loop --------------------------------------------------------------------------
 
@@ -277,10 +278,9 @@ class Supervisor:
             if worker.replaces is not None:
                 worker.replaces.stop(now, self.config.graceful_timeout)
                 worker.replaces = None
-        if workers.RECYCLE in data and worker.state is WorkerState.SERVING:
-            worker.wants_recycle = True
-            if worker not in self.roll_queue:
-                self.roll_queue.append(worker)
+        recycle = workers.RECYCLE in data and worker.state is WorkerState.SERVING
+        if recycle and worker not in self.roll_queue:
+            self.roll_queue.append(worker)
 
     def _check_health(self, now: float) -> None:
         for worker in self.workers:
@@ -386,10 +386,9 @@ class Supervisor:
             worker.process.join(timeout=1)
         if self.watcher is not None:
             self.watcher.close()
-        for sig, handler in getattr(self, "_old_handlers", {}).items():
-            signal.signal(sig, handler)
-        if hasattr(self, "_old_wakeup"):
-            signal.set_wakeup_fd(self._old_wakeup)
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        signal.set_wakeup_fd(self._old_wakeup)
         self._selector.close()
         self._signal_r.close()
         self._signal_w.close()
@@ -408,6 +407,9 @@ def run(config: Config) -> int:
         return 1
     try:
         return Supervisor(config, [(b.sock, b.endpoint) for b in bound]).run()
+    except RuntimeError as exc:  # e.g. --reload without watchfiles installed
+        logger.error("%s", exc)
+        return 1
     finally:
         for item in bound:
             item.sock.close()

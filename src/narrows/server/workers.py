@@ -24,16 +24,14 @@ import os
 import random
 import signal
 import socket
-import ssl
 from collections.abc import Sequence
 
 from narrows.server.app_loader import AppLoadError
 from narrows.server.config import Config
-from narrows.server.endpoints import BoundSocket, Endpoint, EndpointError
+from narrows.server.endpoints import BoundSocket, Endpoint, EndpointError, ssl_context_for
 from narrows.server.logs import configure_logging
 from narrows.server.main import loop_factory
 from narrows.server.server import Server
-from narrows.server.tls import create_ssl_context
 
 logger = logging.getLogger("narrows.server.workers")
 
@@ -70,9 +68,7 @@ def worker_main(
     channel.setblocking(False)
     # --max-requests is the supervisor's business here: it starts the replacement first.
     server = Server(config.replace(max_requests=None))
-    bound = [
-        BoundSocket(sock, endpoint, ssl_context(config, endpoint)) for sock, endpoint in listeners
-    ]
+    bound = [BoundSocket(sock, end, ssl_context_for(config, end)) for sock, end in listeners]
     try:
         with asyncio.Runner(loop_factory=loop_factory(config.loop)) as runner:
             code = runner.run(_serve(server, config, bound, channel))
@@ -82,19 +78,6 @@ def worker_main(
     except KeyboardInterrupt:
         code = 0
     raise SystemExit(code)
-
-
-def ssl_context(config: Config, endpoint: Endpoint) -> ssl.SSLContext | None:
-    """The TLS context for an inherited socket (contexts cannot cross process boundaries)."""
-    certfile = endpoint.certfile or (config.ssl_certfile if endpoint.kind == "ssl" else None)
-    if not certfile:
-        return None
-    return create_ssl_context(
-        certfile,
-        endpoint.keyfile or config.ssl_keyfile,
-        config.ssl_keyfile_password,
-        config.ssl_ca_certs,
-    )
 
 
 async def _serve(

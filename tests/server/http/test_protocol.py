@@ -795,3 +795,74 @@ async def test_app_server_header_wins() -> None:
     conn.send(GET)
     [response] = await conn.responses()
     assert [v for k, v in response.headers if k.lower() == b"server"] == [b"mine"]
+
+
+async def test_many_pipelined_requests_in_one_read_do_not_recurse() -> None:
+    conn = Connection(hello)
+    conn.send(GET * 2000)
+    responses = await conn.responses(2000, timeout=30)
+    assert len(responses) == 2000
+    assert all(r.status == 200 for r in responses)
+
+
+async def test_context_variables_do_not_leak_between_requests() -> None:
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(var.get())
+        var.set(scope["path"])
+        await hello(scope, receive, send)
+
+    conn = Connection(app)
+    conn.send(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+    await conn.responses(1)
+    conn.send(b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+    await conn.responses(2)
+    assert seen == ["unset", "unset"]
+    assert var.get() == "unset"
+
+
+async def test_app_that_suspends_continues_as_a_task_with_its_context() -> None:
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var2", default="unset")
+    seen: list[object] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        var.set("mine")
+        await asyncio.sleep(0.01)
+        seen.append(var.get())
+        seen.append(asyncio.current_task() is not None)
+        async with asyncio.timeout(5):  # needs a real current task
+            await asyncio.sleep(0)
+        await hello(scope, receive, send)
+
+    conn = Connection(app)
+    conn.send(GET)
+    [response] = await conn.responses()
+    assert response.status == 200
+    assert seen == ["mine", True]
+    assert var.get() == "unset"
+
+
+async def test_cancelling_a_suspended_app_reaches_it() -> None:
+    cancelled = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    conn = Connection(app)
+    conn.send(GET)
+    await conn.settle()
+    assert len(conn.state.tasks) == 1
+    next(iter(conn.state.tasks)).cancel()
+    await asyncio.wait_for(cancelled.wait(), 5)
+    await conn.settle()
+    assert conn.state.tasks == set()

@@ -14,11 +14,14 @@ response whose body arrives in one message (the usual case) goes out as one
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import logging
 import os
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
+from narrows.server.http.eager import Resume, start_eagerly
 from narrows.server.http.response import (
     LAST_CHUNK,
     Framing,
@@ -91,7 +94,6 @@ class RequestResponseCycle:
         self,
         conn: HTTPProtocol,
         scope: Scope,
-        *,
         keep_alive: bool,
         expect_continue: bool,
     ) -> None:
@@ -129,7 +131,8 @@ class RequestResponseCycle:
 
     def message_complete(self) -> None:
         self.request_complete = True
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def disconnect(self) -> None:
         self.disconnected = True
@@ -146,6 +149,21 @@ class RequestResponseCycle:
     # -- the ASGI side ----------------------------------------------------------------------
 
     async def receive(self) -> Message:
+        if (
+            self.request_complete
+            and not self._last_delivered
+            and not self.disconnected
+            and self.phase is not Phase.COMPLETE
+        ):  # the usual case: the whole (or the rest of the) body is here
+            self._last_delivered = True
+            self.expect_continue = False
+            body = self._body
+            if not body:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            data = body[0] if len(body) == 1 else b"".join(body)
+            body.clear()
+            self._body_size = 0
+            return {"type": "http.request", "body": data, "more_body": False}
         if self.expect_continue:
             self.expect_continue = False
             if not self.request_complete and not self.disconnected:
@@ -222,19 +240,17 @@ class RequestResponseCycle:
         head = encode_head(
             self._status,
             self._headers,
-            http11=self.http11,
-            keep_alive=self.keep_alive,
-            method_head=self.method_head,
-            body_length=body_length,
-            want_trailers=self._trailers,
-            date_line=conn.date.line(),
-            server_line=conn.server_line,
+            self.http11,
+            self.keep_alive,
+            self.method_head,
+            body_length,
+            self._trailers,
+            conn.date.line(),
+            conn.server_line,
         )
-        self.keep_alive = head.keep_alive
-        self._framing = head.framing
-        self._content_length = head.content_length
+        data, self._framing, self.keep_alive, self._content_length = head
         self.phase = Phase.STREAMING
-        return head.data
+        return data
 
     def _send_body(self, body: bytes, more: bool) -> None:
         prefix = b""
@@ -301,28 +317,61 @@ class RequestResponseCycle:
             and self.bytes_sent != self._content_length
         ):
             self.keep_alive = False
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
         self.conn.response_complete(self)
 
     # -- running the application --------------------------------------------------------
 
-    async def run(self, app: ASGIApp) -> None:
+    def start(self, app: ASGIApp, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None] | None:
+        """Run the application until it first suspends; the Task that continues it, if any.
+
+        A response that needs no waiting (most small ones) is complete when this returns,
+        without a Task ever being created (see ``eager``).
+        """
         try:
-            application: Any = app  # the app may (wrongly) return a value: report it
-            result = await application(self.scope, self.receive, self.send)
-        except asyncio.CancelledError:
-            self._abandon("cancelled")
+            coro: Any = app(self.scope, self.receive, self.send)
+        except BaseException as exc:  # a plain callable that raised at once
+            self._outcome(None, exc)
+            return None
+        if type(coro) is not CoroutineType:
+            return start_eagerly(loop, self._await_app(coro))
+        context = contextvars.copy_context()
+        try:
+            first = context.run(coro.send, None)
+        except StopIteration as stop:
+            self._outcome(stop.value, None)
+            return None
         except BaseException as exc:
-            self._app_failed(exc)
-            if isinstance(exc, KeyboardInterrupt | SystemExit):
-                raise
+            self._outcome(None, exc)
+            return None
+        return loop.create_task(self._await_app(Resume(coro, first)), context=context)
+
+    async def run(self, app: ASGIApp) -> None:
+        """Run the application to completion (what ``start`` does, as one coroutine)."""
+        application: Any = app
+        await self._await_app(application(self.scope, self.receive, self.send))
+
+    async def _await_app(self, awaitable: Any) -> None:
+        try:
+            result = await awaitable
+        except BaseException as exc:
+            self._outcome(None, exc)
         else:
+            self._outcome(result, None)
+
+    def _outcome(self, result: object, exc: BaseException | None) -> None:
+        if exc is None:
             if result is not None:
                 logger.error("ASGI callable returned a value instead of None: %r", result)
             if self.phase is not Phase.COMPLETE:
                 self._abandon("returned without completing the response")
-        finally:
-            self.conn.cycle_done(self)
+        elif isinstance(exc, asyncio.CancelledError):
+            self._abandon("cancelled")
+        else:
+            self._app_failed(exc)
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise exc
 
     def _app_failed(self, exc: BaseException) -> None:
         logger.error("Exception in ASGI application", exc_info=exc)

@@ -123,7 +123,23 @@ class _Reject(Exception):
 _SUPPORTED_VERSIONS: Final = frozenset({"1.0", "1.1"})
 # RFC 9110 7.2: Host = uri-host [ ":" port ]; uri-host is an IP literal, or a reg-name of
 # unreserved / pct-encoded / sub-delims characters (RFC 3986 3.2.2). May be empty.
-_VALID_HOST: Final = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
+_VALID_HOST: Final = re.compile(
+    rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?"
+).fullmatch
+# Request headers the parser looks at (everything else is only collected).
+_HOST, _TRANSFER_ENCODING, _CONTENT_LENGTH, _UPGRADE, _EXPECT = range(5)
+_SPECIAL_HEADERS: Final = {
+    b"host": _HOST,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"content-length": _CONTENT_LENGTH,
+    b"upgrade": _UPGRADE,
+    b"expect": _EXPECT,
+}
+# Methods that need no method-specific check (CONNECT, and "*" targets, do).
+_PLAIN_METHODS: Final = frozenset(
+    {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS"}
+)
+_METHOD_NAMES: Final = {m: m.decode("ascii") for m in _PLAIN_METHODS}
 # Per-header overhead counted towards the header block size: ": " and CRLF.
 _HEADER_OVERHEAD: Final = 4
 
@@ -132,7 +148,6 @@ class RequestParser:
     """Feed bytes with ``feed``; read events from its return value."""
 
     __slots__ = (
-        "_body_started",
         "_content_length",
         "_dead",
         "_events",
@@ -140,12 +155,14 @@ class RequestParser:
         "_head_bytes",
         "_header_bytes",
         "_headers",
+        "_host",
         "_host_count",
         "_in_head",
         "_max_count",
         "_max_head",
         "_max_line",
         "_parser",
+        "_trailer_count",
         "_transfer_encoding",
         "_upgrade",
         "_url",
@@ -167,7 +184,6 @@ class RequestParser:
         self._events: list[Event] = []
         self._dead = False
         self._in_head = False
-        self._body_started = False
         self._reset_head()
         #: Set once a request asked for a protocol switch (Upgrade or CONNECT): the parser
         #: stops there; ``trailing`` holds the bytes that followed the request head.
@@ -180,6 +196,8 @@ class RequestParser:
         self._head_bytes = 0
         self._header_bytes = 0
         self._host_count = 0
+        self._host = b""
+        self._trailer_count = 0
         self._transfer_encoding: list[bytes] = []
         self._content_length = False
         self._upgrade: bytes | None = None
@@ -226,9 +244,8 @@ class RequestParser:
     # -- httptools callbacks -----------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        # Per-message fields were reset when the previous head completed (or in __init__).
         self._in_head = True
-        self._body_started = False
-        self._reset_head()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -236,35 +253,69 @@ class RequestParser:
             raise _Reject(414, f"Request line too long (limit {self._max_line} bytes)")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value) + _HEADER_OVERHEAD
-        if self._header_bytes > self._max_head:
-            raise _Reject(431, f"Request header block too large (limit {self._max_head} bytes)")
-        if len(self._headers) >= self._max_count:
-            raise _Reject(431, f"Too many request headers (limit {self._max_count})")
         if not self._in_head:
-            return  # a chunked trailer field: counted against the limits, then dropped
+            self._on_trailer(name, value)
+            return
+        # Limits are checked once the head is complete (``on_headers_complete``); a head
+        # still arriving is bounded by ``feed``'s byte count.
+        self._header_bytes += len(name) + len(value)
         name = name.lower()
         self._headers.append((name, value))
-        if name == b"host":
+        special = _SPECIAL_HEADERS.get(name)
+        if special is not None:
+            self._special_header(special, value)
+
+    def _on_trailer(self, name: bytes, value: bytes) -> None:
+        """A chunked trailer field: counted against the limits, then dropped."""
+        self._header_bytes += len(name) + len(value) + _HEADER_OVERHEAD
+        self._trailer_count += 1
+        self._check_limits(self._header_bytes, self._trailer_count)
+
+    def _check_limits(self, size: int, count: int) -> None:
+        if count > self._max_count:
+            raise _Reject(431, f"Too many request headers (limit {self._max_count})")
+        if size > self._max_head:
+            raise _Reject(431, f"Request header block too large (limit {self._max_head} bytes)")
+
+    def _special_header(self, kind: int, value: bytes) -> None:
+        if kind == _HOST:
             self._host_count += 1
-        elif name == b"transfer-encoding":
+            self._host = value
+        elif kind == _TRANSFER_ENCODING:
             self._transfer_encoding.append(value)
-        elif name == b"content-length":
+        elif kind == _CONTENT_LENGTH:
             self._content_length = True
-        elif name == b"upgrade":
+        elif kind == _UPGRADE:
             self._upgrade = value.lower()
-        elif name == b"expect" and value.lower() == b"100-continue":
+        elif value.lower() == b"100-continue":  # _EXPECT
             self._expect = True
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        headers = self._headers
+        size = self._header_bytes + _HEADER_OVERHEAD * len(headers)
+        if size > self._max_head or len(headers) > self._max_count:
+            self._check_limits(size, len(headers))
+        self._header_bytes = size
         parser = self._parser
         version = parser.get_http_version()
-        self._check_head(version)
-        upgrade = self._upgrade if parser.should_upgrade() else None
+        method = parser.get_method()
+        if (
+            version != "1.1"
+            or self._host_count != 1
+            or self._transfer_encoding
+            or method not in _PLAIN_METHODS
+            or not _VALID_HOST(self._host)
+            or self._url[:1] != b"/"
+            or b"#" in self._url
+        ):
+            self._check_head(version, method)
+        upgrade = self._upgrade
+        if upgrade is not None and not parser.should_upgrade():
+            upgrade = None
         self._events.append(
             RequestHead(
-                parser.get_method().decode("ascii"),
+                _METHOD_NAMES.get(method) or method.decode("ascii"),
                 self._url,
                 version,
                 self._headers,
@@ -273,8 +324,7 @@ class RequestParser:
                 self._expect,
             )
         )
-        # Header-count limit applies to trailers separately.
-        self._headers = []
+        self._reset_head()  # ready for the next message; trailers count separately
 
     def on_body(self, body: bytes) -> None:
         self._events.append(BodyChunk(body))
@@ -284,13 +334,13 @@ class RequestParser:
 
     # -- checks llhttp leaves to us --------------------------------------------------
 
-    def _check_head(self, version: str) -> None:
+    def _check_head(self, version: str, method: bytes) -> None:
+        """The slow path: every check, for any request the fast test did not clear."""
         if version not in _SUPPORTED_VERSIONS:
             raise _Reject(505, f"Expected HTTP version 1.0 or 1.1, got {version}")
         if version == "1.1" and self._host_count != 1:
             got = "none" if self._host_count == 0 else f"{self._host_count}"
             raise _Reject(400, f"Expected exactly one Host header on HTTP/1.1, got {got}")
-        method = self._parser.get_method()
         if method == b"CONNECT":
             # An ASGI application cannot be a tunnel; a 2xx here would make a front proxy
             # treat the rest of the connection as one (RFC 9110 15.6.2).
@@ -301,7 +351,7 @@ class RequestParser:
             method_name = method.decode("latin-1")
             raise _Reject(400, f"Expected asterisk-form only with OPTIONS, got {method_name}")
         for name, value in self._headers:
-            if name == b"host" and not _VALID_HOST.fullmatch(value):
+            if name == b"host" and not _VALID_HOST(value):
                 raise _Reject(400, f"Expected a Host of host[:port], got {value[:100]!r}")
         if self._transfer_encoding:
             if self._content_length:

@@ -54,7 +54,16 @@ class ConnectionState(enum.Enum):
 class ProtocolContext:
     """What every connection of one server shares: config, Date cache, proxy rules."""
 
-    __slots__ = ("asgi", "config", "date", "proxy", "server_line", "state", "websocket_class")
+    __slots__ = (
+        "asgi",
+        "config",
+        "date",
+        "extensions",
+        "proxy",
+        "server_line",
+        "state",
+        "websocket_class",
+    )
 
     def __init__(self, state: ServerState) -> None:
         config = state.config
@@ -65,6 +74,11 @@ class ProtocolContext:
         self.server_line = b"server: " + name.encode("latin-1") + b"\r\n" if name else b""
         self.proxy = ProxyHeaders(config)
         self.asgi = {"version": "3.0", "spec_version": "2.5"}
+        #: Shared by every request scope (read-only for applications, like ``asgi``).
+        self.extensions: dict[str, dict[object, object]] = {
+            "http.response.trailers": {},
+            "http.response.pathsend": {},
+        }
         self.websocket_class: Any = _load_websocket_class() if config.websocket else None
 
 
@@ -113,6 +127,18 @@ class HTTPProtocol(asyncio.Protocol):
         self._upgrade_head: RequestHead | None = None
         self._pending_error: ProtocolError | None = None
         self._keepalive_timer: asyncio.TimerHandle | None = None
+        # Read on every request: kept as plain attributes.
+        config = self.config
+        self._asgi = ctx.asgi
+        self._extensions = ctx.extensions
+        self._root_path = config.root_path
+        self._lifespan_state = self.state.lifespan_state
+        self._limit_concurrency = config.limit_concurrency
+        timeout = config.http_timeout
+        self._http_timeout = timeout if timeout is not None and timeout > 0 else None
+        self._keep_alive_timeout = config.keep_alive_timeout
+        #: loop time the connection went idle; None while a request is in progress
+        self._idle_since: float | None = None
         self._header_timer: asyncio.TimerHandle | None = None
         self._timeout_timer: asyncio.TimerHandle | None = None
 
@@ -132,13 +158,12 @@ class HTTPProtocol(asyncio.Protocol):
         self._start_keepalive_timer()
 
     def data_received(self, data: bytes) -> None:
-        if self._keepalive_timer is not None:
-            self._keepalive_timer.cancel()
-            self._keepalive_timer = None
+        self._idle_since = None
+        start: RequestResponseCycle | None = None
         for event in self.parser.feed(data):
             kind = type(event)
             if kind is RequestHead:
-                self._on_head(event)  # type: ignore[arg-type]
+                start = self._on_head(event) or start  # type: ignore[arg-type]
             elif kind is BodyChunk:
                 if self._receiving is not None:
                     self._receiving.feed_body(event.data)  # type: ignore[union-attr]
@@ -148,6 +173,10 @@ class HTTPProtocol(asyncio.Protocol):
                     self._receiving = None
             else:
                 self._on_protocol_error(event)  # type: ignore[arg-type]
+        if start is not None and self.conn_state is ConnectionState.OPEN:
+            # Started after the whole batch: a request that arrived complete is complete
+            # when the application first runs (which may finish it right here).
+            self._run(start)
         if self.parser.upgraded:
             self._on_upgrade()
         elif self.parser.in_head and self._header_timer is None:
@@ -241,8 +270,9 @@ class HTTPProtocol(asyncio.Protocol):
         if self._timeout_timer is not None:
             self._timeout_timer.cancel()
             self._timeout_timer = None
-        self.state.total_requests += 1
-        access_log = self.state.access_log
+        state = self.state
+        state.total_requests += 1
+        access_log = state.access_log
         if access_log is not None:
             scope = cycle.scope
             access_log.http(
@@ -250,54 +280,64 @@ class HTTPProtocol(asyncio.Protocol):
             )
         if self.conn_state is ConnectionState.CLOSED:
             return
-        if self._cycles and self._cycles[0] is cycle:
-            self._cycles.popleft()
+        cycles = self._cycles
+        if cycles and cycles[0] is cycle:
+            cycles.popleft()
         if not cycle.keep_alive or self.conn_state is ConnectionState.CLOSING:
             self._close()
-        elif self._cycles:
-            self._run(self._cycles[0])
-            self.resume_reading()
+        elif cycles:
+            # Not directly: an app that finishes at once would recurse once per request.
+            self.loop.call_soon(self._run_next)
         elif self._pending_error is not None:
             self._send_error(self._pending_error)
         elif self._upgrade_head is not None:
             self._hand_over(self._upgrade_head)
         else:
-            self.resume_reading()
+            if self._reading_paused:
+                self.resume_reading()
             self._start_keepalive_timer()
 
-    def cycle_done(self, cycle: RequestResponseCycle) -> None:
-        """The application returned (after ``response_complete`` or instead of it)."""
+    def _run_next(self) -> None:
+        if self._cycles and self.conn_state is ConnectionState.OPEN:
+            self._run(self._cycles[0])
+            self.resume_reading()
 
     # -- requests -----------------------------------------------------------------------
 
-    def _on_head(self, head: RequestHead) -> None:
+    def _on_head(self, head: RequestHead) -> RequestResponseCycle | None:
+        """Queue the request; return its cycle when it is the one to start now."""
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
         if self.conn_state is not ConnectionState.OPEN:
             self._receiving = None
-            return  # shutting down: no new requests on this connection
-        if (
-            head.upgrade == b"websocket"
+            return None  # shutting down: no new requests on this connection
+        upgrade = head.upgrade
+        if upgrade is not None and (
+            upgrade == b"websocket"
             and head.method == "GET"
             and self.ctx.websocket_class is not None
         ):
             self._upgrade_head = head
             self._receiving = None
-            return
-        keep_alive = head.keep_alive and head.upgrade is None
+            return None
         cycle = RequestResponseCycle(
-            self, self._scope(head), keep_alive=keep_alive, expect_continue=head.expect_continue
+            self, self._scope(head), head.keep_alive and upgrade is None, head.expect_continue
         )
-        self._cycles.append(cycle)
+        cycles = self._cycles
+        cycles.append(cycle)
         self._receiving = cycle
-        if len(self._cycles) == 1:
-            self._run(cycle)
-        else:
-            self.pause_reading()
+        if len(cycles) == 1:
+            return cycle
+        self.pause_reading()
+        return None
 
     def _scope(self, head: RequestHead) -> dict[str, Any]:
-        raw_path, query = _split_target(head.target)
+        target = head.target
+        if target[:1] == b"/":
+            raw_path, _, query = target.partition(b"?")
+        else:
+            raw_path, query = _split_target(target)
         path = raw_path.decode("latin-1")
         if "%" in path:
             path = unquote(path)
@@ -306,33 +346,34 @@ class HTTPProtocol(asyncio.Protocol):
             client, scheme = self.ctx.proxy.resolve(head.headers, client, scheme, peer_trusted=True)
         return {
             "type": "http",
-            "asgi": self.ctx.asgi,
+            "asgi": self._asgi,
             "http_version": head.http_version,
             "method": head.method,
             "scheme": scheme,
             "path": path,
             "raw_path": raw_path,
             "query_string": query,
-            "root_path": self.config.root_path,
+            "root_path": self._root_path,
             "headers": head.headers,
             "client": client,
             "server": self.server,
-            "state": self.state.lifespan_state.copy(),
-            "extensions": {"http.response.trailers": {}, "http.response.pathsend": {}},
+            "state": self._lifespan_state.copy(),
+            "extensions": self._extensions,
         }
 
     def _run(self, cycle: RequestResponseCycle) -> None:
         state = self.state
         app = state.app
-        limit = self.config.limit_concurrency
+        limit = self._limit_concurrency
         if limit is not None and (len(state.connections) > limit or len(state.tasks) >= limit):
             app = _service_unavailable
-        if self.config.http_timeout is not None and self.config.http_timeout > 0:
-            self._timeout_timer = self.loop.call_later(self.config.http_timeout, cycle.timed_out)
-        task = self.loop.create_task(cycle.run(app))
-        cycle.task = task
-        state.tasks.add(task)
-        task.add_done_callback(state.tasks.discard)
+        if self._http_timeout is not None:
+            self._timeout_timer = self.loop.call_later(self._http_timeout, cycle.timed_out)
+        task = cycle.start(app, self.loop)
+        if task is not None:  # it suspended: track it until it finishes
+            cycle.task = task
+            state.tasks.add(task)
+            task.add_done_callback(state.tasks.discard)
 
     # -- errors, upgrade, timers ----------------------------------------------------------
 
@@ -408,19 +449,26 @@ class HTTPProtocol(asyncio.Protocol):
         ws.start()
 
     def _start_keepalive_timer(self) -> None:
+        """Mark the connection idle; it closes ``keep_alive_timeout`` seconds from now.
+
+        One timer per connection, re-armed only when it fires early, so an idle period
+        costs a clock read instead of a timer per request.
+        """
+        self._idle_since = self.loop.time()
         if self._keepalive_timer is None:
             self._keepalive_timer = self.loop.call_later(
-                self.config.keep_alive_timeout, self._on_keepalive_timeout
-            )
-        else:
-            self._keepalive_timer.cancel()
-            self._keepalive_timer = self.loop.call_later(
-                self.config.keep_alive_timeout, self._on_keepalive_timeout
+                self._keep_alive_timeout, self._on_keepalive_timeout
             )
 
     def _on_keepalive_timeout(self) -> None:
         self._keepalive_timer = None
-        if not self._cycles and not self.parser.in_head:
+        idle_since = self._idle_since
+        if idle_since is None or self._cycles or self.parser.in_head:
+            return  # busy: re-armed when it next goes idle
+        remaining = idle_since + self._keep_alive_timeout - self.loop.time()
+        if remaining > 0:
+            self._keepalive_timer = self.loop.call_later(remaining, self._on_keepalive_timeout)
+        else:
             self._close()
 
     def _on_header_timeout(self) -> None:

@@ -47,16 +47,8 @@ class Framing(enum.Enum):
     CLOSE = "until close"  # HTTP/1.0 streaming: the end of the body is the end of the stream
 
 
-class ResponseHead:
-    __slots__ = ("content_length", "data", "framing", "keep_alive")
-
-    def __init__(
-        self, data: bytes, framing: Framing, keep_alive: bool, content_length: int | None
-    ) -> None:
-        self.data = data
-        self.framing = framing
-        self.keep_alive = keep_alive
-        self.content_length = content_length
+#: (head bytes, framing, keep-alive after this response, content length or None)
+ResponseHead = tuple[bytes, Framing, bool, int | None]
 
 
 def status_line(http11: bool, status: int) -> bytes:
@@ -78,10 +70,34 @@ def _has_no_body(status: int, method_head: bool) -> bool:
     return method_head or status < 200 or status == 204 or status == 304
 
 
+# Response header names already checked, mapped to what the head writer must notice.
+_ORDINARY, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _DATE, _SERVER = range(6)
+_KINDS_BY_LOWER_NAME: Final = {
+    b"content-length": _CONTENT_LENGTH,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"connection": _CONNECTION,
+    b"date": _DATE,
+    b"server": _SERVER,
+}
+_NAME_KINDS: dict[bytes, int] = {}
+_NAME_CACHE_LIMIT: Final = 4096
+
+
+def _name_kind(name: bytes) -> int:
+    """Check a header name (a token) and classify it; remembered for the next response."""
+    if not isinstance(name, bytes):
+        raise InvalidResponse(f"Expected header name as bytes, got {type(name).__name__}")
+    if not _TOKEN(name):
+        raise InvalidResponse(f"Invalid response header name {name!r}")
+    kind = _KINDS_BY_LOWER_NAME.get(name.lower(), _ORDINARY)
+    if len(_NAME_KINDS) < _NAME_CACHE_LIMIT:
+        _NAME_KINDS[name] = kind
+    return kind
+
+
 def encode_head(
     status: int,
     headers: Iterable[tuple[bytes, bytes]],
-    *,
     http11: bool,
     keep_alive: bool,
     method_head: bool,
@@ -95,36 +111,58 @@ def encode_head(
     ``body_length`` is the whole body's size when the application sent it in one message
     (then a Content-Length is added unless it gave one), or None while it streams.
     """
-    parts = [status_line(http11, status)]
+    parts = [_STATUS_LINES.get((http11, status)) or status_line(http11, status)]
     content_length: int | None = None
-    chunked = False
-    has_date = has_server = has_connection = False
-    for item in headers:
-        name, value = _check_header(item)
-        parts += (name, b": ", value, b"\r\n")
-        lname = name.lower()
-        if lname == b"content-length":
-            content_length = _parse_content_length(value)
-        elif lname == b"transfer-encoding":
-            chunked = True
-        elif lname == b"connection":
-            has_connection = True
-            if b"close" in value.lower():
-                keep_alive = False
-        elif lname == b"date":
-            has_date = True
-        elif lname == b"server":
-            has_server = True
-    framing = _framing(
-        status, method_head, http11, chunked, content_length, body_length, want_trailers
-    )
-    if framing is Framing.LENGTH and content_length is None:
+    chunked = has_date = has_server = has_connection = False
+    try:
+        for name, value in headers:
+            kind = _NAME_KINDS.get(name)
+            if kind is None:
+                kind = _name_kind(name)
+            if _BAD_VALUE(value):
+                raise InvalidResponse(f"Response header {name!r} value contains CR, LF or NUL")
+            parts += (name, b": ", value, b"\r\n")
+            if kind:
+                if kind == _CONTENT_LENGTH:
+                    content_length = _parse_content_length(value)
+                elif kind == _TRANSFER_ENCODING:
+                    chunked = True
+                elif kind == _CONNECTION:
+                    has_connection = True
+                    if b"close" in value.lower():
+                        keep_alive = False
+                elif kind == _DATE:
+                    has_date = True
+                else:
+                    has_server = True
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidResponse):
+            raise
+        raise InvalidResponse(f"Expected headers as (bytes, bytes) pairs: {exc}") from None
+    if (
+        body_length is not None
+        and content_length is None
+        and not chunked
+        and not method_head
+        and not want_trailers
+        and status >= 200
+        and status != 204
+        and status != 304
+    ):  # the usual case: one body message, framed by a Content-Length we add
+        framing = Framing.LENGTH
         content_length = body_length
-        parts.append(b"content-length: %d\r\n" % (body_length or 0))
-    elif framing is Framing.CHUNKED and not chunked:
-        parts.append(b"transfer-encoding: chunked\r\n")
-    elif framing is Framing.CLOSE:
-        keep_alive = False
+        parts.append(b"content-length: %d\r\n" % body_length)
+    else:
+        framing = _framing(
+            status, method_head, http11, chunked, content_length, body_length, want_trailers
+        )
+        if framing is Framing.LENGTH and content_length is None:
+            content_length = body_length
+            parts.append(b"content-length: %d\r\n" % (body_length or 0))
+        elif framing is Framing.CHUNKED and not chunked:
+            parts.append(b"transfer-encoding: chunked\r\n")
+        elif framing is Framing.CLOSE:
+            keep_alive = False
     if not has_date:
         parts.append(date_line)
     if not has_server and server_line:
@@ -135,7 +173,7 @@ def encode_head(
         elif not http11:
             parts.append(b"connection: keep-alive\r\n")
     parts.append(b"\r\n")
-    return ResponseHead(b"".join(parts), framing, keep_alive, content_length)
+    return b"".join(parts), framing, keep_alive, content_length
 
 
 def _framing(

@@ -185,13 +185,15 @@ async def run_one(
         await close(receiver)
 
 
-async def bench(url: str, rounds: int) -> dict[str, dict[str, list[float]]]:
+async def bench(
+    url: str, rounds: int, workloads: dict[str, Callable[[Any, Any], Awaitable[float]]]
+) -> dict[str, dict[str, list[float]]]:
     factories = make_factories(url)
     names = list(factories)
-    results: dict[str, dict[str, list[float]]] = {w: {n: [] for n in names} for w in WORKLOADS}
+    results: dict[str, dict[str, list[float]]] = {w: {n: [] for n in names} for w in workloads}
     for round_index in range(rounds):
         order = names[round_index % len(names) :] + names[: round_index % len(names)]
-        for workload_name, workload in WORKLOADS.items():
+        for workload_name, workload in workloads.items():
             for name in order:
                 rate = await run_one(factories[name], workload)
                 results[workload_name][name].append(rate)
@@ -224,6 +226,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (all layers)")
+    parser.add_argument(
+        "--workloads", default=",".join(WORKLOADS), help="comma-separated subset to run"
+    )
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
@@ -234,7 +239,8 @@ def main() -> None:
                 f"{args.rounds} interleaved rounds",
                 flush=True,
             )
-            coro = bench(f"redis://127.0.0.1:{port}", args.rounds)
+            chosen = {name: WORKLOADS[name] for name in args.workloads.split(",")}
+            coro = bench(f"redis://127.0.0.1:{port}", args.rounds, chosen)
             if args.uvloop:
                 import uvloop
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 MAX_NAME_LENGTH = 100
@@ -22,13 +23,19 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r:.80}"
 
 
+@lru_cache(maxsize=4096)
+def _channel_name_ok(name: str) -> bool:
+    # Cached: consumers receive on the same few names over and over.
+    return len(name) < MAX_NAME_LENGTH and CHANNEL_NAME_RE.match(name) is not None
+
+
 def require_valid_channel_name(name: Any, receive: bool = False) -> str:
     """Return ``name`` if it is a valid channel name; raise ``TypeError`` saying why not.
 
     ``TypeError`` (not ``ValueError``) because that is what Channels raises and what
     existing code catches.
     """
-    if not isinstance(name, str) or len(name) >= MAX_NAME_LENGTH or not CHANNEL_NAME_RE.match(name):
+    if not isinstance(name, str) or not _channel_name_ok(name):
         rule = _RULE.format(max=MAX_NAME_LENGTH)
         raise TypeError(
             f"Expected a channel name: {rule}, optionally followed by '!' and a "
@@ -42,9 +49,14 @@ def require_valid_channel_name(name: Any, receive: bool = False) -> str:
     return name
 
 
+@lru_cache(maxsize=4096)
+def _group_name_ok(name: str) -> bool:
+    return len(name) < MAX_NAME_LENGTH and GROUP_NAME_RE.match(name) is not None
+
+
 def require_valid_group_name(name: Any) -> str:
     """Return ``name`` if it is a valid group name; raise ``TypeError`` saying why not."""
-    if not isinstance(name, str) or len(name) >= MAX_NAME_LENGTH or not GROUP_NAME_RE.match(name):
+    if not isinstance(name, str) or not _group_name_ok(name):
         rule = _RULE.format(max=MAX_NAME_LENGTH)
         raise TypeError(f"Expected a group name: {rule}; got {_describe(name)}")
     return name

@@ -106,6 +106,8 @@ class RedisChannelLayer(BaseChannelLayer):
             and not symmetric_encryption_keys
             and not self.channel_capacity
         )
+        self._last_loop_ref: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None
+        self._last_state: LoopState | None = None
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
             weakref.WeakKeyDictionary()
         )
@@ -160,13 +162,12 @@ class RedisChannelLayer(BaseChannelLayer):
         entry, expired = queue.pop_live(time.time())
         if expired:
             self._record_drop("expired", [channel], count=expired)
-        try:
-            if entry is None:
-                entry = await queue.wait()
-            return entry[1]
-        finally:
-            if queue.idle and state.local.get(channel) is queue:
-                del state.local[channel]
+        if entry is None:
+            # An idle queue stays until the receive loop's sweep (at most a second): a
+            # consumer receives again right after each message, and keeping its queue
+            # saves rebuilding it per message.
+            entry = await queue.wait()
+        return entry[1]
 
     async def new_channel(self, prefix: str = "specific") -> str:
         state = self._state()
@@ -181,8 +182,11 @@ class RedisChannelLayer(BaseChannelLayer):
         key = self._group_key(group)
 
         async def add(client: Any) -> Any:
+            now = time.time()
             async with client.pipeline(transaction=False) as pipe:
-                pipe.zadd(key, {channel: time.time()})
+                # Expired memberships are deleted here; group_send skips them until then.
+                pipe.zremrangebyscore(key, 0, now - self.group_expiry)
+                pipe.zadd(key, {channel: now})
                 pipe.expire(key, self._group_expire_seconds)
                 return await pipe.execute()
 
@@ -273,6 +277,8 @@ class RedisChannelLayer(BaseChannelLayer):
         """Stop this event loop's receive loop and close its connections."""
         loop = asyncio.get_running_loop()
         state = self._states.pop(loop, None)
+        if self._last_state is state:
+            self._last_state = None
         if state is None:
             return
         tasks = list(state.background)
@@ -292,12 +298,21 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def _state(self) -> LoopState:
         loop = asyncio.get_running_loop()
+        if loop is self._last_loop and self._last_state is not None:
+            return self._last_state
         state = self._states.get(loop)
         if state is None:
             for other in [other for other in self._states if other.is_closed()]:
                 self._states.pop(other, None)
             state = self._states[loop] = LoopState(len(self.hosts))
+        # The last loop is kept by weak reference too (a closed loop may be collected).
+        self._last_loop_ref = weakref.ref(loop)
+        self._last_state = state
         return state
+
+    @property
+    def _last_loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._last_loop_ref()
 
     def _client(self, state: LoopState, shard: int) -> Any:
         client = state.clients[shard]
@@ -375,16 +390,13 @@ class RedisChannelLayer(BaseChannelLayer):
     async def _group_members(self, state: LoopState, group: str) -> list[str]:
         key = self._group_key(group)
 
-        async def fetch(client: Any) -> Any:
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.zremrangebyscore(key, 0, time.time() - self.group_expiry)
-                pipe.zrange(key, 0, -1)
-                return await pipe.execute()
-
         result = await self._execute(
-            state, self.ring.shard_for(group), fetch, f"group_send {group!r}"
+            state,
+            self.ring.shard_for(group),
+            lambda client: client.zrangebyscore(key, time.time() - self.group_expiry, "+inf"),
+            f"group_send {group!r}",
         )
-        return [member.decode() for member in result[1]]
+        return [member.decode() for member in result]
 
     async def _push_many(
         self,

@@ -21,15 +21,14 @@ return 1
 
 # The whole group_send in one round trip, for one plain Redis server (not Cluster: the
 # member lists are keys the script finds, not keys declared in KEYS) without encryption
-# or per-pattern capacities. KEYS[1] group sorted set. ARGV: [1] now, [2] group_expiry,
+# or per-pattern capacities. Members older than group_expiry are skipped here and deleted
+# by group_add. KEYS[1] group sorted set. ARGV: [1] now, [2] group_expiry,
 # [3] key prefix ("asgi:"), [4] envelope head (msgpack array header + deadline),
 # [5] packed message, [6] expiry seconds, [7] capacity.
 # Builds the same envelopes as the client-side path: one per member list, with the member
 # suffixes of each process. Returns the names of members whose list was full.
 GROUP_SEND = """
-local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, now - tonumber(ARGV[2]))
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local members = redis.call('ZRANGE', KEYS[1], ARGV[1] - ARGV[2], '+inf', 'BYSCORE')
 local order, suffixes = {}, {}
 for _, channel in ipairs(members) do
     local bang = string.find(channel, '!', 1, true)

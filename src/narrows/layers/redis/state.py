@@ -20,6 +20,7 @@ class LoopState:
         self.clients: list[Any | None] = [None] * shards
         # Process-local channels of this loop are "<prefix>.<client_prefix>!<suffix>".
         self.client_prefix = uuid.uuid4().hex
+        self.marker = f".{self.client_prefix}!"
         self.counter = itertools.count(1)
         self.local: dict[str, LocalQueue] = {}
         # Groups this loop added its own local channels to (to leave them when they die).
@@ -34,4 +35,4 @@ class LoopState:
         task.add_done_callback(self.background.discard)
 
     def owns(self, non_local: str) -> bool:
-        return non_local.endswith(f".{self.client_prefix}!")
+        return non_local.endswith(self.marker)

@@ -34,7 +34,9 @@ def load_app(spec: str, app_dir: str = ".") -> ASGIApp:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        # Only when the module itself (or a parent package) is missing; a module it
+        # imports that is missing ("tests" for "tests_app") is the application's error.
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise AppLoadError(
                 f'Could not import module "{module_name}" (looked in {directory} and sys.path)'
             ) from exc

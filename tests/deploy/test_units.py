@@ -7,6 +7,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from narrows.server.app_loader import AppLoadError, load_app
 from narrows.server.config import Config
 from narrows.server.reload import ChangeWatcher
 from narrows.server.workers import heartbeat_interval, request_limit
@@ -45,3 +48,15 @@ def test_watcher_reports_changed_python_files_only(tmp_path: Path) -> None:
     finally:
         watcher.close()
     assert not any(t.name == "narrows-reload" for t in threading.enumerate())
+
+
+def test_a_missing_import_inside_the_app_is_not_reported_as_the_app_missing(
+    tmp_path: Path,
+) -> None:
+    # The deployment tests hit this: DJANGO_SETTINGS_MODULE=tests.settings leaking into
+    # "tests_app.asgi" was reported as "Could not import module tests_app.asgi".
+    (tmp_path / "myproj_asgi.py").write_text("import myproj_missing_dependency\napp = None\n")
+    with pytest.raises(ModuleNotFoundError, match="myproj_missing_dependency"):
+        load_app("myproj_asgi:app", str(tmp_path))
+    with pytest.raises(AppLoadError, match='Could not import module "myproj_nowhere"'):
+        load_app("myproj_nowhere:app", str(tmp_path))

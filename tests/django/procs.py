@@ -21,6 +21,13 @@ from tests.helpers import ROOT, wait_for_port
 CHAT_DIR = ROOT / "examples" / "chat"
 
 
+def child_env(extra: dict[str, str] | None) -> dict[str, str]:
+    """This environment without the test run's DJANGO_SETTINGS_MODULE (the child's
+    manage.py or asgi.py sets its own), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    return {**env, "PYTHONUNBUFFERED": "1", **(extra or {})}
+
+
 class Process:
     """A running child with its combined stdout/stderr in a file."""
 
@@ -33,10 +40,7 @@ class Process:
     ) -> None:
         self.args = list(args)
         self._log = tempfile.NamedTemporaryFile(prefix="narrows-test-", suffix=".log")  # noqa: SIM115
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        full_env.pop("DJANGO_SETTINGS_MODULE", None)  # the child's manage.py sets its own
-        if env and "DJANGO_SETTINGS_MODULE" in env:
-            full_env["DJANGO_SETTINGS_MODULE"] = env["DJANGO_SETTINGS_MODULE"]
+        full_env = child_env(env)
         self.proc = subprocess.Popen(
             self.args,
             cwd=cwd,
@@ -101,12 +105,10 @@ def manage(
     project: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``manage.py ARGS`` to completion."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    full_env.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=project,
-        env=full_env,
+        env=child_env(env),
         capture_output=True,
         text=True,
         timeout=60,

@@ -93,6 +93,11 @@ class Case:
     #: An HTTP/2 answer is right too (the HTTP/2 preface, for servers that speak h2c).
     h2_ok: bool = False
 
+    def served_when_refusal_due(self, outcome: Outcome) -> bool:
+        """The strict answer refuses, but the server served the request (2xx or 101)."""
+        refuse = bool(self.expect_statuses) and self.expect_statuses[0] >= 400
+        return refuse and any(200 <= s < 300 or s == 101 for s in outcome.statuses)
+
     def answered_by(self, outcome: Outcome) -> bool:
         """Whether ``outcome`` is a strict answer to this case."""
         return outcome.matches(self.expected) or (self.h2_ok and outcome.h2)
@@ -281,6 +286,8 @@ def table(cases: Sequence[Case], results: dict[str, dict[str, Outcome]]) -> list
         for n in names
     ]
     lines.append(f"| **strict answers** | {len(cases)}/{len(cases)} | " + " | ".join(totals) + " |")
+    served = [f"{sum(c.served_when_refusal_due(results[n][c.id]) for c in cases)}" for n in names]
+    lines.append("| **served a request that must be refused** | 0 | " + " | ".join(served) + " |")
     return lines
 
 

@@ -83,8 +83,9 @@ async def test_http_app_exception(
         assert answer.startswith(expect)
         if phase == "mid-body":
             assert b"part" in answer and not answer.endswith(b"0\r\n\r\n")  # never "complete"
-        # The server is unharmed: the next connection is served normally.
         assert await settled(server.state) == (0, 0)
+        # The server is unharmed: the next request (which fails the same way) gets the same.
+        assert (await request(port, raw)).startswith(expect)
     assert any("Exception in ASGI application" in r.getMessage() for r in caplog.records)
 
 

@@ -144,6 +144,39 @@ async def test_two_layers_talk_like_two_processes(layers: Any) -> None:
         await server_a.receive(bob)
 
 
+async def test_group_changes_made_by_another_process_reach_the_owner(
+    layers: Any, redis_single: RedisServer
+) -> None:
+    owner, other = layers(), layers()
+    mine = await owner.new_channel()
+    await other.group_add("managed", mine)  # e.g. a view in another process
+    await other.group_send("managed", {"type": "hello"})
+    assert (await asyncio.wait_for(owner.receive(mine), 5))["type"] == "hello"
+    await other.group_discard("managed", mine)
+    await other.group_send("managed", {"type": "after.discard"})
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(owner.receive(mine), 0.5)
+    # The owner had no member left, so its process left the group in Redis as well.
+    group_key = f"{owner.prefix}:group:managed"
+    assert redis_single.cli("zcard", group_key).strip() == "0"
+
+
+async def test_group_send_is_one_envelope_per_process(
+    layers: Any, redis_single: RedisServer
+) -> None:
+    receiver, sender = layers(capacity=1000), layers()
+    members = [await receiver.new_channel() for _ in range(50)]
+    for channel in members:
+        await receiver.group_add("wide", channel)
+    await sender.group_send("wide", {"type": "x"})
+    process_list = f"{receiver.prefix}:{members[0][: members[0].index('!') + 1]}"
+    assert redis_single.cli("llen", process_list).strip() == "1"
+    got = await asyncio.gather(
+        *(asyncio.wait_for(receiver.receive(channel), 5) for channel in members)
+    )
+    assert all(message == {"type": "x"} for message in got)
+
+
 async def test_django_less_process_sends_to_a_group(layers: Any, redis_single: RedisServer) -> None:
     layer = layers()
     channel = await layer.new_channel()

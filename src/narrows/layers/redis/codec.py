@@ -2,9 +2,11 @@
 
 An envelope is the msgpack array ``[deadline, targets, message]``: ``deadline`` is the
 Unix time after which the message is dropped unreceived; ``targets`` is ``None`` for a
-normal channel, the ``!`` suffix (str) of one process-local channel, or a list of
-suffixes for a group message that several channels of one process share. The message is
-packed once per send or group_send and spliced into each envelope.
+normal channel, the ``!`` suffix (str) of one process-local channel, or a map for the
+receiving process: ``{"group": name}`` (deliver to my channels in that group),
+``{"add": name, "channel": suffix, "at": time}`` / ``{"discard": name, "channel":
+suffix}`` (another process changed the membership of one of my channels). The message
+is packed once per send or group_send and spliced into each envelope.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import msgpack
 
-Targets = str | list[str] | None
+Targets = str | dict[str, Any] | None
 
 
 def _fernet(keys: Sequence[str | bytes] | None) -> Any:

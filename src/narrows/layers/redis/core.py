@@ -22,7 +22,6 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import msgpack
 from redis import exceptions as redis_errors
 
 from narrows.layers import names
@@ -30,7 +29,8 @@ from narrows.layers.base import BaseChannelLayer, CapacityPattern
 from narrows.layers.exceptions import ChannelFull, ChannelLayerUnavailable
 from narrows.layers.queues import LocalQueue
 from narrows.layers.redis import scripts
-from narrows.layers.redis.codec import Codec, Targets
+from narrows.layers.redis.codec import Codec
+from narrows.layers.redis.groups import GroupsMixin
 from narrows.layers.redis.hashing import HashRing
 from narrows.layers.redis.hosts import decode_hosts, make_client
 from narrows.layers.redis.state import LoopState
@@ -51,7 +51,7 @@ RETRYABLE: tuple[type[BaseException], ...] = (
 BATCH = 256
 
 
-class RedisChannelLayer(BaseChannelLayer):
+class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
     """Drop-in for ``channels_redis.core.RedisChannelLayer`` (same CONFIG keys) plus Cluster.
 
     ``retry_timeout``: how long a send/group operation keeps retrying while Redis is
@@ -98,13 +98,10 @@ class RedisChannelLayer(BaseChannelLayer):
         self._expire_seconds = max(1, math.ceil(expiry))
         self._group_expire_seconds = max(1, math.ceil(group_expiry))
         # group_send runs as one Lua script when the script can do all the work the client
-        # would: one plain server (Cluster forbids keys not named in KEYS), no encryption
-        # (Fernet runs in Python), one capacity for all channels (patterns are Python regexes).
+        # would: one plain server (Cluster forbids keys not named in KEYS) and one capacity
+        # for all channels (patterns are Python regexes).
         self._one_trip_group_send = (
-            len(self.hosts) == 1
-            and self.hosts[0].kind != "cluster"
-            and not symmetric_encryption_keys
-            and not self.channel_capacity
+            len(self.hosts) == 1 and self.hosts[0].kind != "cluster" and not self.channel_capacity
         )
         self._last_loop_ref: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None
         self._last_state: LoopState | None = None
@@ -173,92 +170,6 @@ class RedisChannelLayer(BaseChannelLayer):
         state = self._state()
         return f"{prefix.rstrip('.')}.{state.client_prefix}!{next(state.counter):x}"
 
-    # Groups extension
-
-    async def group_add(self, group: str, channel: str) -> None:
-        names.require_valid_group_name(group)
-        names.require_valid_channel_name(channel)
-        state = self._state()
-        key = self._group_key(group)
-
-        async def add(client: Any) -> Any:
-            now = time.time()
-            async with client.pipeline(transaction=False) as pipe:
-                # Expired memberships are deleted here; group_send skips them until then.
-                pipe.zremrangebyscore(key, 0, now - self.group_expiry)
-                pipe.zadd(key, {channel: now})
-                pipe.expire(key, self._group_expire_seconds)
-                return await pipe.execute()
-
-        await self._execute(state, self.ring.shard_for(group), add, f"group_add {group!r}")
-        if "!" in channel and state.owns(names.non_local_name(channel)):
-            state.local_groups.setdefault(channel, set()).add(group)
-
-    async def group_discard(self, group: str, channel: str) -> None:
-        names.require_valid_group_name(group)
-        names.require_valid_channel_name(channel)
-        state = self._state()
-        key = self._group_key(group)
-        await self._execute(
-            state,
-            self.ring.shard_for(group),
-            lambda client: client.zrem(key, channel),
-            f"group_discard {group!r}",
-        )
-        joined = state.local_groups.get(channel)
-        if joined is not None:
-            joined.discard(group)
-            if not joined:
-                del state.local_groups[channel]
-
-    async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        """Send to every member. On one plain Redis server without encryption or capacity
-        patterns this is one Lua script, one round trip; otherwise one round trip for the
-        members, then one pipeline per shard that holds member lists, all shards at once.
-        Full channels are skipped, counted in ``dropped["full"]`` and logged with the
-        group and channel names."""
-        names.require_message(message)
-        names.require_valid_group_name(group)
-        state = self._state()
-        packed = self.codec.pack_message(message)
-        deadline = time.time() + self.expiry
-        if self._one_trip_group_send:
-            full = await self._group_send_in_redis(state, group, deadline, packed)
-            if full:
-                self._record_drop("full", full, group=group, count=len(full))
-            return
-        members = await self._group_members(state, group)
-        if not members:
-            return
-        # One envelope per Redis list: all local channels of one process share one.
-        per_key: dict[str, tuple[list[str], Targets]] = {}
-        for channel in members:
-            non_local = names.non_local_name(channel)
-            if non_local == channel:
-                per_key[non_local] = ([channel], None)
-                continue
-            entry = per_key.get(non_local)
-            suffix = channel[len(non_local) :]
-            if entry is None:
-                per_key[non_local] = ([channel], [suffix])
-            else:
-                entry[0].append(channel)
-                targets = entry[1]
-                if isinstance(targets, list):
-                    targets.append(suffix)
-        by_shard: dict[int, list[tuple[str, list[str], bytes, int]]] = {}
-        for non_local, (channels, targets) in per_key.items():
-            payload = self.codec.envelope(deadline, targets, packed)
-            by_shard.setdefault(self.ring.shard_for(non_local), []).append(
-                (self._key(non_local), channels, payload, self.get_capacity(channels[0]))
-            )
-        results = await asyncio.gather(
-            *(self._push_many(state, shard, pushes, group) for shard, pushes in by_shard.items())
-        )
-        full = [channel for shard_full in results for channel in shard_full]
-        if full:
-            self._record_drop("full", full, group=group, count=len(full))
-
     # Flush extension
 
     async def flush(self) -> None:
@@ -271,7 +182,7 @@ class RedisChannelLayer(BaseChannelLayer):
             queue.messages.clear()
             if queue.idle:
                 del state.local[channel]
-        state.local_groups.clear()
+        state.clear_groups()
 
     async def close(self) -> None:
         """Stop this event loop's receive loop and close its connections."""
@@ -327,9 +238,6 @@ class RedisChannelLayer(BaseChannelLayer):
     def _key(self, non_local: str) -> str:
         return f"{self.prefix}:{non_local}"
 
-    def _group_key(self, group: str) -> str:
-        return f"{self.prefix}:group:{group}"
-
     async def _execute(
         self,
         state: LoopState,
@@ -362,65 +270,6 @@ class RedisChannelLayer(BaseChannelLayer):
                     ) from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
-
-    async def _group_send_in_redis(
-        self, state: LoopState, group: str, deadline: float, packed: bytes
-    ) -> list[str]:
-        head = b"\x93" + msgpack.packb(deadline)
-        now = time.time()
-        full = await self._execute(
-            state,
-            0,
-            lambda client: scripts.group_send.run(
-                client,
-                1,
-                self._group_key(group),
-                now,
-                self.group_expiry,
-                f"{self.prefix}:",
-                head,
-                packed,
-                self._expire_seconds,
-                self.capacity,
-            ),
-            f"group_send {group!r}",
-        )
-        return [member.decode() for member in full]
-
-    async def _group_members(self, state: LoopState, group: str) -> list[str]:
-        key = self._group_key(group)
-
-        result = await self._execute(
-            state,
-            self.ring.shard_for(group),
-            lambda client: client.zrangebyscore(key, time.time() - self.group_expiry, "+inf"),
-            f"group_send {group!r}",
-        )
-        return [member.decode() for member in result]
-
-    async def _push_many(
-        self,
-        state: LoopState,
-        shard: int,
-        pushes: list[tuple[str, list[str], bytes, int]],
-        group: str,
-    ) -> list[str]:
-        """Push each envelope with the capacity check, all in one pipeline; return the
-        channels whose list was full."""
-
-        expire = self._expire_seconds
-        calls = [(1, key, payload, capacity, expire) for key, _, payload, capacity in pushes]
-
-        async def push(client: Any) -> list[Any]:
-            return await scripts.send.run_many(client, calls)
-
-        queued = await self._execute(state, shard, push, f"group_send {group!r}")
-        return [
-            channel
-            for ok, (_, channels, _, _) in zip(queued, pushes, strict=True)
-            if not ok
-            for channel in channels
-        ]
 
     async def _delete_prefixed(self, client: Any) -> None:
         batch: list[bytes] = []
@@ -552,10 +401,12 @@ class RedisChannelLayer(BaseChannelLayer):
             return
         if isinstance(targets, str):
             channels = [non_local + targets]
-        elif isinstance(targets, list):
-            channels = [non_local + suffix for suffix in targets]
+        elif isinstance(targets, dict):
+            channels = self._group_targets(state, non_local, targets, now)
         else:
             channels = [non_local]
+        if not channels:
+            return
         if deadline < now:
             self._record_drop("expired", channels, count=len(channels))
             return
@@ -579,16 +430,7 @@ class RedisChannelLayer(BaseChannelLayer):
             expired = queue.drop_expired(now)
             if expired:
                 self._record_drop("expired", [channel], count=expired)
-                for group in state.local_groups.pop(channel, ()):
-                    state.spawn(self._leave_group(state, group, channel))
+                for group in list(state.channel_groups.get(channel, ())):
+                    self._leave_locally(state, group, channel)
             if queue.idle:
                 del state.local[channel]
-
-    async def _leave_group(self, state: LoopState, group: str, channel: str) -> None:
-        key = self._group_key(group)
-        await self._execute(
-            state,
-            self.ring.shard_for(group),
-            lambda client: client.zrem(key, channel),
-            f"group_discard {group!r}",
-        )

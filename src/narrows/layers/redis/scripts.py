@@ -20,47 +20,39 @@ return 1
 """
 
 # The whole group_send in one round trip, for one plain Redis server (not Cluster: the
-# member lists are keys the script finds, not keys declared in KEYS) without encryption
-# or per-pattern capacities. Members older than group_expiry are skipped here and deleted
-# by group_add. KEYS[1] group sorted set. ARGV: [1] now, [2] group_expiry,
-# [3] key prefix ("asgi:"), [4] envelope head (msgpack array header + deadline),
-# [5] packed message, [6] expiry seconds, [7] capacity.
-# Builds the same envelopes as the client-side path: one per member list, with the member
-# suffixes of each process. Returns the names of members whose list was full.
+# lists are keys the script finds in the group, not keys declared in KEYS) with one
+# capacity for every channel. KEYS[1] group sorted set (non-local names scored by their
+# latest join). ARGV: [1] oldest live join time, [2] key prefix ("asgi:"), [3] envelope
+# for a process list (names the group), [4] envelope for a plain channel, [5] expiry
+# seconds, [6] capacity. Returns the names whose list was full.
 GROUP_SEND = """
-local members = redis.call('ZRANGE', KEYS[1], ARGV[1] - ARGV[2], '+inf', 'BYSCORE')
-local order, suffixes = {}, {}
-for _, channel in ipairs(members) do
-    local bang = string.find(channel, '!', 1, true)
-    local base = channel
-    if bang then base = string.sub(channel, 1, bang) end
-    local list = suffixes[base]
-    if list == nil then
-        list = {}
-        suffixes[base] = list
-        order[#order + 1] = base
-    end
-    if bang then list[#list + 1] = string.sub(channel, bang + 1) end
-end
+local members = redis.call('ZRANGE', KEYS[1], ARGV[1], '+inf', 'BYSCORE')
+local capacity = tonumber(ARGV[6])
 local full = {}
-local capacity = tonumber(ARGV[7])
-for _, base in ipairs(order) do
-    local key = ARGV[3] .. base
-    local list = suffixes[base]
+for _, name in ipairs(members) do
+    local key = ARGV[2] .. name
     if redis.call('LLEN', key) >= capacity then
-        if #list == 0 then
-            full[#full + 1] = base
-        else
-            for _, suffix in ipairs(list) do full[#full + 1] = base .. suffix end
-        end
+        full[#full + 1] = name
     else
-        local targets = '\\192'
-        if #list > 0 then targets = cmsgpack.pack(list) end
-        redis.call('RPUSH', key, ARGV[4] .. targets .. ARGV[5])
-        redis.call('EXPIRE', key, ARGV[6])
+        if string.byte(name, -1) == 33 then
+            redis.call('RPUSH', key, ARGV[3])
+        else
+            redis.call('RPUSH', key, ARGV[4])
+        end
+        redis.call('EXPIRE', key, ARGV[5])
     end
 end
 return full
+"""
+
+# KEYS[1] group sorted set; ARGV[1] entry, ARGV[2] time the caller saw no local member.
+# Removes the entry unless a group_add scored it later (a join racing the removal wins).
+FORGET = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then
+    return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
 """
 
 
@@ -105,3 +97,4 @@ class Script:
 
 send = Script(SEND)
 group_send = Script(GROUP_SEND)
+forget = Script(FORGET)

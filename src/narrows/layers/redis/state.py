@@ -23,8 +23,11 @@ class LoopState:
         self.marker = f".{self.client_prefix}!"
         self.counter = itertools.count(1)
         self.local: dict[str, LocalQueue] = {}
-        # Groups this loop added its own local channels to (to leave them when they die).
-        self.local_groups: dict[str, set[str]] = {}
+        # Group memberships of this loop's channels: group -> {channel: joined at}, and the
+        # reverse index channel -> groups. Group messages name the group; these say which
+        # local channels get them.
+        self.group_members: dict[str, dict[str, float]] = {}
+        self.channel_groups: dict[str, set[str]] = {}
         self.receiver: asyncio.Task[None] | None = None
         self.background: set[asyncio.Task[Any]] = set()
         self.next_sweep = 0.0
@@ -36,3 +39,25 @@ class LoopState:
 
     def owns(self, non_local: str) -> bool:
         return non_local.endswith(self.marker)
+
+    def add_member(self, group: str, channel: str, joined: float) -> None:
+        self.group_members.setdefault(group, {})[channel] = joined
+        self.channel_groups.setdefault(channel, set()).add(group)
+
+    def remove_member(self, group: str, channel: str) -> bool:
+        """Forget one membership; True if the group has no local member left."""
+        members = self.group_members.get(group)
+        if members is not None:
+            members.pop(channel, None)
+            if not members:
+                del self.group_members[group]
+        groups = self.channel_groups.get(channel)
+        if groups is not None:
+            groups.discard(group)
+            if not groups:
+                del self.channel_groups[channel]
+        return group not in self.group_members
+
+    def clear_groups(self) -> None:
+        self.group_members.clear()
+        self.channel_groups.clear()

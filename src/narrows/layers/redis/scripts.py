@@ -11,10 +11,10 @@ from redis.exceptions import NoScriptError
 # KEYS[1] channel list; ARGV[1] envelope, ARGV[2] capacity, ARGV[3] expiry seconds.
 # Returns 1 if queued, 0 if the channel was full.
 SEND = """
-if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then
+if redis.call('RPUSH', KEYS[1], ARGV[1]) > tonumber(ARGV[2]) then
+    redis.call('RPOP', KEYS[1])
     return 0
 end
-redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
@@ -31,14 +31,13 @@ local capacity = tonumber(ARGV[6])
 local full = {}
 for _, name in ipairs(members) do
     local key = ARGV[2] .. name
-    if redis.call('LLEN', key) >= capacity then
+    local envelope = ARGV[4]
+    if string.byte(name, -1) == 33 then envelope = ARGV[3] end
+    -- Push, then take it back if that went over capacity: one call in the common case.
+    if redis.call('RPUSH', key, envelope) > capacity then
+        redis.call('RPOP', key)
         full[#full + 1] = name
     else
-        if string.byte(name, -1) == 33 then
-            redis.call('RPUSH', key, ARGV[3])
-        else
-            redis.call('RPUSH', key, ARGV[4])
-        end
         redis.call('EXPIRE', key, ARGV[5])
     end
 end

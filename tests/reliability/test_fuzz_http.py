@@ -18,9 +18,10 @@ from typing import Any
 import httptools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from narrows.server.config import Config
-from tests.server.http.fakes import Connection
+from tests.server.http.fakes import Connection, parse_responses
 
 ERROR_STATUSES = {400, 408, 413, 414, 417, 431, 500, 501, 505}
 ALLOWED = {100, 200} | ERROR_STATUSES
@@ -216,3 +217,154 @@ def test_unread_body_pauses_reading_instead_of_buffering() -> None:
         await conn.settle(20)
 
     asyncio.run(scenario())
+
+
+# -- a keep-alive connection as a state machine ---------------------------------------------
+
+
+async def routed(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """``/ok`` 200 after reading the body; ``/stream`` a 3-part chunked body; ``/fail`` raises
+    after reading the body; ``/echo`` answers with the body length."""
+    size = 0
+    while True:
+        message = await receive()
+        size += len(message.get("body", b""))
+        if message["type"] == "http.disconnect" or not message.get("more_body"):
+            break
+    path = scope["path"]
+    if path == "/fail":
+        raise RuntimeError("the app failed")
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    if path == "/stream":
+        for part in (b"a", b"b"):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+    await send({"type": "http.response.body", "body": str(size).encode()})
+
+
+class KeepAliveMachine(RuleBasedStateMachine):
+    """Requests, pipelined batches, failing apps and bad requests on one connection; the
+    model predicts every response, its body and when the connection closes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.conn: Connection = self.loop.run_until_complete(self._open())
+        self.expected: list[tuple[int, bytes | None]] = []
+        self.closed = False
+
+    async def _open(self) -> Connection:
+        return Connection(routed, Config(lifespan="off"))
+
+    def settle(self) -> None:
+        self.loop.run_until_complete(self.conn.settle(40))
+
+    def feed(self, *pieces: bytes) -> None:
+        """Deliver reads from inside the loop, as asyncio does, then let the app run."""
+
+        async def deliver() -> None:
+            for piece in pieces:
+                if not self.conn.transport.closed:
+                    self.conn.send(piece)
+                await self.conn.settle(2)
+            await self.conn.settle(40)
+
+        self.loop.run_until_complete(deliver())
+
+    @staticmethod
+    def build(path: str, body: bytes, chunked: bool) -> bytes:
+        if chunked:
+            framed = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (body[:3], body[3:]) if p)
+            head = b"Transfer-Encoding: chunked\r\n"
+            return b"POST %s HTTP/1.1\r\nHost: x\r\n%s\r\n%s0\r\n\r\n" % (
+                path.encode(),
+                head,
+                framed,
+            )
+        return b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (
+            path.encode(),
+            len(body),
+            body,
+        )
+
+    def expect(self, path: str, body: bytes) -> None:
+        if path == "/fail":
+            self.expected.append((500, None))
+            self.closed = True  # a failed app's response closes the connection
+        else:
+            answer = str(len(body)).encode()
+            self.expected.append((200, b"ab" + answer if path == "/stream" else answer))
+
+    @precondition(lambda self: not self.closed)
+    @rule(
+        path=st.sampled_from(["/ok", "/stream", "/echo", "/fail"]),
+        body=st.binary(max_size=40),
+        chunked=st.booleans(),
+        cuts=st.lists(st.integers(1, 30), max_size=4),
+    )
+    def request(self, path: str, body: bytes, chunked: bool, cuts: list[int]) -> None:
+        data = self.build(path, body, chunked)
+        self.feed(*cut(data, [sum(cuts[: i + 1]) for i in range(len(cuts))]))
+        self.expect(path, body)
+
+    @precondition(lambda self: not self.closed)
+    @rule(
+        batch=st.lists(
+            st.tuples(st.sampled_from(["/ok", "/stream"]), st.binary(max_size=10)),
+            min_size=2,
+            max_size=4,
+        )
+    )
+    def pipelined(self, batch: list[tuple[str, bytes]]) -> None:
+        self.feed(b"".join(self.build(path, body, False) for path, body in batch))
+        for path, body in batch:
+            self.expect(path, body)
+
+    @precondition(lambda self: not self.closed)
+    @rule(
+        bad=st.sampled_from(
+            [
+                b"GET / HTTP/1.1\r\n\r\n",
+                b"G T / HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n",
+            ]
+        )
+    )
+    def bad_request(self, bad: bytes) -> None:
+        self.feed(bad)
+        self.expected.append((400, None))
+        self.closed = True
+
+    @precondition(lambda self: self.closed)
+    @rule()
+    def nothing_more_after_the_close(self) -> None:
+        before = bytes(self.conn.transport.data)
+        self.settle()
+        assert bytes(self.conn.transport.data) == before
+
+    @invariant()
+    def responses_match_the_model(self) -> None:
+        responses = parse_responses(bytes(self.conn.transport.data))
+        got = [
+            (r.status, r.body if want is not None else None)
+            for r, (_, want) in zip(responses, self.expected, strict=False)
+        ]
+        assert got == self.expected
+        assert all(r.complete for r in responses)
+        assert self.conn.transport.closed == self.closed
+
+    def teardown(self) -> None:
+        async def leave() -> None:
+            if not self.conn.transport.closed:
+                self.conn.transport.close()
+            await self.conn.settle(40)
+
+        self.loop.run_until_complete(leave())
+        assert not self.conn.state.tasks and not self.conn.state.connections
+        self.loop.close()
+
+
+KeepAliveMachine.TestCase.settings = settings(
+    max_examples=60, stateful_step_count=12, deadline=None
+)
+test_keep_alive_connection_model = KeepAliveMachine.TestCase

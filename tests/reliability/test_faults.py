@@ -386,3 +386,29 @@ async def test_app_exceptions_do_not_disturb_other_connections() -> None:
             assert await settled(server.state) == (0, 0)
     finally:
         logging.getLogger("narrows.server").setLevel(logging.NOTSET)
+
+
+async def test_shutdown_closes_websockets_with_1012_and_waits_for_them() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    server = Server(Config(host="127.0.0.1", port=0, lifespan="off", graceful_timeout=10), app)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+    writer.write(HANDSHAKE)
+    await reader.readuntil(b"\r\n\r\n")
+    server.handle_exit()
+    head = await asyncio.wait_for(reader.readexactly(2), 5)
+    payload = await reader.readexactly(head[1] & 0x7F)
+    assert head[0] == 0x88 and payload[:2] == (1012).to_bytes(2, "big")  # service restart
+    writer.write(bytes((0x88, 0x82)) + b"\0\0\0\0" + (1012).to_bytes(2, "big"))
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # then the server closes
+    writer.close()
+    assert await asyncio.wait_for(task, 15) == 0
+    assert server.state is not None
+    assert (len(server.state.connections), len(server.state.tasks)) == (0, 0)

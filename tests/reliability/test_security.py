@@ -176,3 +176,18 @@ def test_server_log_lines_escape_client_text(tmp_path: Path) -> None:
     assert not any(line.startswith("FORGED") for line in text.splitlines()), text
     assert CONTROL.search(text) is None, text
     assert b"\xc2\x9b" not in out and b"\x9b" not in out and b"\x1b" not in out
+
+
+async def test_forwarded_client_is_escaped_in_the_access_log(tmp_path: Path) -> None:
+    """A trusted proxy passes on whatever the client put in X-Forwarded-For: bytes 0x80-0xFF
+    get through the parser (obs-text) and must not reach the log raw."""
+    log = tmp_path / "access.log"
+    async with serving(whoami, access_log=str(log), proxy_headers=True) as server:
+        raw = (
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"X-Forwarded-For: \x9b31mevil\x85FORGED\r\n\r\n"
+        )
+        assert (await request(port_of(server), raw)).startswith(b"HTTP/1.1 200 ")
+    text = log.read_text(encoding="utf-8")
+    assert CONTROL.search(text) is None
+    assert text.startswith("\\x9b31mevil\\x85FORGED")

@@ -239,3 +239,28 @@ def test_workers_exit_when_the_supervisor_is_killed(tmp_path: Path) -> None:
         proc.wait()
         harness.wait_until(lambda: all(harness.gone(pid) for pid in workers), 15, "no orphans")
     assert "Supervisor went away" in (tmp_path / "narrows.log").read_text()
+
+
+def test_second_sigterm_stops_draining(tmp_path: Path) -> None:
+    with supervised(tmp_path, 2, "--graceful-timeout", "60") as (proc, port):
+        errors: list[BaseException] = []
+
+        def slow() -> None:
+            try:
+                harness.get(port, "/slow?seconds=50", timeout=60)
+            except BaseException as exc:
+                errors.append(exc)
+
+        client = threading.Thread(target=slow)
+        client.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        assert proc.poll() is None, "still draining the slow request"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+        assert time.monotonic() - started < 12
+        client.join(5)
+        assert errors, "the slow request was cut short, not answered"
+    assert "Second shutdown signal" in (tmp_path / "narrows.log").read_text()

@@ -22,17 +22,21 @@ class LocalQueue:
         self.messages: deque[Entry] = deque()
         self.waiters: deque[asyncio.Future[Entry]] = deque()
 
-    def hand_over(self, entry: Entry) -> bool:
-        """Give ``entry`` to the first receiver still waiting; False if there is none."""
+    def hand_over(self, entry: Entry, running: asyncio.AbstractEventLoop | None = None) -> bool:
+        """Give ``entry`` to the first receiver still waiting; False if there is none.
+
+        ``running``: the caller's event loop, if it knows it (saves looking it up).
+        """
         while self.waiters:
             waiter = self.waiters.popleft()
             if waiter.done():
                 continue
             loop = waiter.get_loop()
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
+            if running is None:
+                try:
+                    running = asyncio.get_running_loop()
+                except RuntimeError:
+                    pass
             if loop is running:
                 waiter.set_result(entry)
             else:  # a receiver on another event loop (thread): wake it there

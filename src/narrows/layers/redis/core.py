@@ -141,30 +141,35 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next message on ``channel``; process-local channels must come from this
         layer's ``new_channel()`` in this event loop."""
-        names.require_valid_channel_name(channel)
         state = self._state()
-        if "!" not in channel:
-            return await self._receive_shared(state, channel)
-        non_local = names.non_local_name(channel)
-        if not state.owns(non_local):
-            raise ValueError(
-                f"Expected a channel from this layer's new_channel() in this event loop "
-                f"(...{state.client_prefix}!...), got {channel!r}"
-            )
-        if state.receiver is None or state.receiver.done():
-            state.receiver = asyncio.ensure_future(self._receive_loop(state, non_local))
         queue = state.local.get(channel)
         if queue is None:
+            # First receive on this channel (or first since its queue was swept): check it.
+            names.require_valid_channel_name(channel)
+            if "!" not in channel:
+                return await self._receive_shared(state, channel)
+            non_local = names.non_local_name(channel)
+            if not state.owns(non_local):
+                raise ValueError(
+                    f"Expected a channel from this layer's new_channel() in this event loop "
+                    f"(...{state.client_prefix}!...), got {channel!r}"
+                )
+            if state.receiver is None or state.receiver.done():
+                state.receiver = asyncio.ensure_future(self._receive_loop(state, non_local))
             queue = state.local[channel] = LocalQueue()
-        entry, expired = queue.pop_live(time.time())
-        if expired:
-            self._record_drop("expired", [channel], count=expired)
-        if entry is None:
-            # An idle queue stays until the receive loop's sweep (at most a second): a
-            # consumer receives again right after each message, and keeping its queue
-            # saves rebuilding it per message.
-            entry = await queue.wait()
-        return entry[1]
+        elif state.receiver is None or state.receiver.done():
+            non_local = names.non_local_name(channel)
+            state.receiver = asyncio.ensure_future(self._receive_loop(state, non_local))
+        if queue.messages:
+            entry, expired = queue.pop_live(time.time())
+            if expired:
+                self._record_drop("expired", [channel], count=expired)
+            if entry is not None:
+                return entry[1]
+        # An idle queue stays until the receive loop's sweep (at most a second): a consumer
+        # receives again right after each message, and keeping its queue saves rebuilding
+        # it per message.
+        return (await queue.wait())[1]
 
     async def new_channel(self, prefix: str = "specific") -> str:
         state = self._state()
@@ -201,7 +206,7 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
             for task in pending:
                 logger.warning("%r: task %r did not stop within 5s on close()", self, task)
                 task.cancel()
-        for client in state.clients:
+        for client in [*state.clients, *state.blocking_clients]:
             if client is not None:
                 await client.aclose()
 
@@ -228,9 +233,17 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
     def _client(self, state: LoopState, shard: int) -> Any:
         client = state.clients[shard]
         if client is None:
-            # Blocking pops wait block_timeout on the server; a reply later than that plus
-            # a margin means the connection is dead.
-            client = state.clients[shard] = make_client(
+            client = state.clients[shard] = make_client(self.hosts[shard])
+        return client
+
+    def _blocking_client(self, state: LoopState, shard: int) -> Any:
+        """The client for blocking pops: its reads time out ``block_timeout + 10`` seconds
+        in, so a reply lost with a half-dead connection is an error to retry, never a hang.
+        (Commands use another client without that timeout: redis-py wraps every read and
+        write of a client with a socket timeout in ``asyncio.wait_for``, a task each.)"""
+        client = state.blocking_clients[shard]
+        if client is None:
+            client = state.blocking_clients[shard] = make_client(
                 self.hosts[shard], socket_timeout=self.block_timeout + 10
             )
         return client
@@ -311,7 +324,8 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         delay = 0.05
         while True:
             try:
-                result = await self._client(state, shard).blpop([key], self.block_timeout)
+                client = self._blocking_client(state, shard)
+                result = await client.blpop([key], self.block_timeout)
             except RETRYABLE as exc:
                 logger.warning("Redis %s unreachable while receiving (%s)", shard, exc)
                 await asyncio.sleep(delay)
@@ -352,7 +366,7 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         use_blmpop = True
         while True:
             try:
-                client = self._client(state, shard)
+                client = self._blocking_client(state, shard)
                 if use_blmpop:
                     result = await client.blmpop(
                         self.block_timeout, 1, key, direction="LEFT", count=BATCH
@@ -410,13 +424,14 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         if deadline < now:
             self._record_drop("expired", channels, count=len(channels))
             return
+        loop = asyncio.get_running_loop()
         for index, channel in enumerate(channels):
             # Each channel gets its own dict, so one consumer changing it affects no other.
             entry = (deadline, message if index == 0 else dict(message))
             queue = state.local.get(channel)
             if queue is None:
                 queue = state.local[channel] = LocalQueue()
-            elif queue.hand_over(entry):
+            elif queue.hand_over(entry, loop):
                 continue
             if len(queue.messages) >= self.get_capacity(channel):
                 queue.messages.popleft()

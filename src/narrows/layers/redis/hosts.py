@@ -82,8 +82,7 @@ def _decode_one(entry: Any, index: int) -> HostSpec:
 def make_client(spec: HostSpec, socket_timeout: float | None = None) -> Any:
     """A redis-py asyncio client for ``spec``; call it inside the event loop that uses it.
 
-    ``socket_timeout`` (unless the entry sets its own) bounds every wait for a reply, so a
-    reply lost with a half-dead connection is an error to retry, never a hang.
+    ``socket_timeout`` (unless the entry sets its own) bounds every wait for a reply.
     """
     from redis import asyncio as aioredis
     from redis.asyncio.cluster import RedisCluster
@@ -93,6 +92,7 @@ def make_client(spec: HostSpec, socket_timeout: float | None = None) -> Any:
 
     options = dict(spec.options)
     options.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    options.setdefault("socket_keepalive", True)
     if socket_timeout is not None:
         options.setdefault("socket_timeout", socket_timeout)
     options["decode_responses"] = False

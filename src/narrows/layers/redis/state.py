@@ -18,6 +18,7 @@ from narrows.layers.queues import LocalQueue
 class LoopState:
     def __init__(self, shards: int) -> None:
         self.clients: list[Any | None] = [None] * shards
+        self.blocking_clients: list[Any | None] = [None] * shards
         # Process-local channels of this loop are "<prefix>.<client_prefix>!<suffix>".
         self.client_prefix = uuid.uuid4().hex
         self.marker = f".{self.client_prefix}!"

@@ -68,8 +68,8 @@ def worker_main(
     channel.setblocking(False)
     # --max-requests is the supervisor's business here: it starts the replacement first.
     server = Server(config.replace(max_requests=None))
-    bound = [BoundSocket(sock, end, ssl_context_for(config, end)) for sock, end in listeners]
     try:
+        bound = [BoundSocket(sock, end, ssl_context_for(config, end)) for sock, end in listeners]
         with asyncio.Runner(loop_factory=loop_factory(config.loop)) as runner:
             code = runner.run(_serve(server, config, bound, channel))
     except (AppLoadError, EndpointError, ValueError) as exc:

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from narrows.server.http.eager import Resume, start_eagerly
 from narrows.server.http.response import (
+    CHUNKED,
     LAST_CHUNK,
-    Framing,
+    LENGTH,
+    NO_BODY,
     InvalidResponse,
     encode_chunk,
     encode_head,
@@ -56,11 +58,19 @@ class Phase(enum.Enum):
     COMPLETE = "complete"
 
 
+# Enum members as plain module constants: on Python 3.11 each ``Enum.MEMBER`` lookup
+# goes through EnumType.__getattr__ (~10x a global read), and these are read per request.
+_AWAITING_START = Phase.AWAITING_START
+_START_RECEIVED = Phase.START_RECEIVED
+_STREAMING = Phase.STREAMING
+_AWAITING_TRAILERS = Phase.AWAITING_TRAILERS
+_COMPLETE = Phase.COMPLETE
+
 _EXPECTED = {
-    Phase.AWAITING_START: '"http.response.start"',
-    Phase.START_RECEIVED: '"http.response.body" or "http.response.pathsend"',
-    Phase.STREAMING: '"http.response.body"',
-    Phase.AWAITING_TRAILERS: '"http.response.trailers"',
+    _AWAITING_START: '"http.response.start"',
+    _START_RECEIVED: '"http.response.body" or "http.response.pathsend"',
+    _STREAMING: '"http.response.body"',
+    _AWAITING_TRAILERS: '"http.response.trailers"',
 }
 
 
@@ -103,7 +113,7 @@ class RequestResponseCycle:
         self.method_head = scope["method"] == "HEAD"
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
-        self.phase = Phase.AWAITING_START
+        self.phase = _AWAITING_START
         self.disconnected = False
         self.request_complete = False
         self.task: asyncio.Task[None] | None = None
@@ -117,7 +127,7 @@ class RequestResponseCycle:
         self._headers: Any = ()
         self._trailers = False
         self._trailer_fields: list[tuple[bytes, bytes]] = []
-        self._framing = Framing.NO_BODY
+        self._framing = NO_BODY
         self._content_length: int | None = None
 
     # -- fed by the connection ------------------------------------------------------------
@@ -153,7 +163,7 @@ class RequestResponseCycle:
             self.request_complete
             and not self._last_delivered
             and not self.disconnected
-            and self.phase is not Phase.COMPLETE
+            and self.phase is not _COMPLETE
         ):  # the usual case: the whole (or the rest of the) body is here
             self._last_delivered = True
             self.expect_continue = False
@@ -175,7 +185,7 @@ class RequestResponseCycle:
                 await self._waiter
             finally:
                 self._waiter = None
-        if self.disconnected or self.phase is Phase.COMPLETE:
+        if self.disconnected or self.phase is _COMPLETE:
             return {"type": "http.disconnect"}
         body = self._body
         data = body[0] if len(body) == 1 else b"".join(body)
@@ -189,7 +199,7 @@ class RequestResponseCycle:
         return {"type": "http.request", "body": data, "more_body": more}
 
     def _must_wait(self) -> bool:
-        if self.disconnected or self.phase is Phase.COMPLETE:
+        if self.disconnected or self.phase is _COMPLETE:
             return False
         if self._last_delivered:
             return True  # the request is consumed: only a disconnect is left to report
@@ -198,19 +208,19 @@ class RequestResponseCycle:
     async def send(self, message: Message) -> None:
         mtype = message["type"]
         phase = self.phase
-        if phase is Phase.AWAITING_START and mtype == "http.response.start":
+        if phase is _AWAITING_START and mtype == "http.response.start":
             self._start(message)
             return
-        if phase is Phase.START_RECEIVED or phase is Phase.STREAMING:
+        if phase is _START_RECEIVED or phase is _STREAMING:
             if mtype == "http.response.body":
                 if not self.disconnected:
                     self._send_body(message.get("body", b""), message.get("more_body", False))
-            elif mtype == "http.response.pathsend" and phase is Phase.START_RECEIVED:
+            elif mtype == "http.response.pathsend" and phase is _START_RECEIVED:
                 if not self.disconnected:
                     await self._pathsend(message["path"])
             else:
                 self._unexpected(mtype)
-        elif phase is Phase.AWAITING_TRAILERS and mtype == "http.response.trailers":
+        elif phase is _AWAITING_TRAILERS and mtype == "http.response.trailers":
             self._send_trailers(message)
         else:
             self._unexpected(mtype)
@@ -233,7 +243,7 @@ class RequestResponseCycle:
         self._headers = message.get("headers", ())
         self._trailers = bool(message.get("trailers", False))
         self.expect_continue = False
-        self.phase = Phase.START_RECEIVED
+        self.phase = _START_RECEIVED
 
     def _write_head(self, body_length: int | None) -> bytes:
         conn = self.conn
@@ -249,26 +259,26 @@ class RequestResponseCycle:
             conn.server_line,
         )
         data, self._framing, self.keep_alive, self._content_length = head
-        self.phase = Phase.STREAMING
+        self.phase = _STREAMING
         return data
 
     def _send_body(self, body: bytes, more: bool) -> None:
         prefix = b""
-        if self.phase is Phase.START_RECEIVED:
+        if self.phase is _START_RECEIVED:
             prefix = self._write_head(None if more else len(body))
         framing = self._framing
-        if framing is Framing.CHUNKED:
+        if framing is CHUNKED:
             data = encode_chunk(body) if body else b""
             if not more and not self._trailers:
                 data += LAST_CHUNK
-        elif framing is Framing.NO_BODY:
+        elif framing is NO_BODY:
             data = b""
         else:
-            if framing is Framing.LENGTH:
+            if framing is LENGTH:
                 assert self._content_length is not None
                 if self.bytes_sent + len(body) > self._content_length:
                     if prefix:  # nothing was written yet: a clean 500 is still possible
-                        self.phase = Phase.START_RECEIVED
+                        self.phase = _START_RECEIVED
                     raise InvalidResponse(
                         f"Response body longer than its Content-Length "
                         f"({self._content_length} bytes)"
@@ -279,7 +289,7 @@ class RequestResponseCycle:
             self.conn.write(prefix + data if prefix else data)
         if not more:
             if self._trailers:
-                self.phase = Phase.AWAITING_TRAILERS
+                self.phase = _AWAITING_TRAILERS
             else:
                 self._finish()
 
@@ -287,7 +297,7 @@ class RequestResponseCycle:
         self._trailer_fields.extend(message.get("headers", ()))
         if message.get("more_trailers", False):
             return
-        if not self.disconnected and self._framing is Framing.CHUNKED:
+        if not self.disconnected and self._framing is CHUNKED:
             self.conn.write(encode_trailers(self._trailer_fields))
         self._finish()
 
@@ -300,7 +310,7 @@ class RequestResponseCycle:
             size = os.fstat(fd).st_size
             head = self._write_head(size)
             self.conn.write(head)
-            if self._framing is not Framing.NO_BODY:
+            if self._framing is not NO_BODY:
                 with os.fdopen(fd, "rb", closefd=False) as file:
                     await self.conn.sendfile(file, size)
                 self.bytes_sent = size
@@ -309,10 +319,10 @@ class RequestResponseCycle:
         self._finish()
 
     def _finish(self) -> None:
-        self.phase = Phase.COMPLETE
+        self.phase = _COMPLETE
         self._headers = ()
         if not self.request_complete or (
-            self._framing is Framing.LENGTH
+            self._framing is LENGTH
             and self._content_length is not None
             and self.bytes_sent != self._content_length
         ):
@@ -364,7 +374,7 @@ class RequestResponseCycle:
         if exc is None:
             if result is not None:
                 logger.error("ASGI callable returned a value instead of None: %r", result)
-            if self.phase is not Phase.COMPLETE:
+            if self.phase is not _COMPLETE:
                 self._abandon("returned without completing the response")
         elif isinstance(exc, asyncio.CancelledError):
             self._abandon("cancelled")
@@ -378,16 +388,16 @@ class RequestResponseCycle:
         self._server_error()
 
     def _abandon(self, why: str) -> None:
-        if self.phase is Phase.COMPLETE or self.disconnected:
+        if self.phase is _COMPLETE or self.disconnected:
             return
         if why != "cancelled":
             logger.error("ASGI callable %s", why)
         self._server_error()
 
     def _server_error(self, status: int = 500, message: str = "Internal Server Error") -> None:
-        if self.phase is Phase.COMPLETE or self.disconnected:
+        if self.phase is _COMPLETE or self.disconnected:
             return
-        if self.phase is Phase.AWAITING_START or self.phase is Phase.START_RECEIVED:
+        if self.phase is _AWAITING_START or self.phase is _START_RECEIVED:
             conn = self.conn
             self.status = status
             self.conn.write(
@@ -396,14 +406,14 @@ class RequestResponseCycle:
                 )
             )
         self.keep_alive = False
-        self._framing = Framing.NO_BODY
-        self.phase = Phase.COMPLETE
+        self._framing = NO_BODY
+        self.phase = _COMPLETE
         self._wake()
         self.conn.response_complete(self)
 
     def timed_out(self) -> None:
         """Daphne's ``--http-timeout`` ran out: 503 if nothing was sent, else close."""
-        if self.phase is Phase.COMPLETE:
+        if self.phase is _COMPLETE:
             return
         logger.warning("Application timed out answering %s", self.scope["path"])
         self._server_error(503, "Application failed to respond within time limit")

@@ -157,7 +157,6 @@ class RequestParser:
         "_headers",
         "_host",
         "_host_count",
-        "_in_head",
         "_max_count",
         "_max_head",
         "_max_line",
@@ -166,6 +165,8 @@ class RequestParser:
         "_transfer_encoding",
         "_upgrade",
         "_url",
+        "_valid_host",
+        "in_head",
         "trailing",
         "upgraded",
     )
@@ -180,10 +181,12 @@ class RequestParser:
         self._max_head = max_header_size
         self._max_count = max_header_count
         self._max_line = max_request_line
+        self._valid_host: bytes | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._events: list[Event] = []
+        #: True while a request head has begun arriving but is not complete yet.
+        self.in_head = False
         self._dead = False
-        self._in_head = False
         self._reset_head()
         #: Set once a request asked for a protocol switch (Upgrade or CONNECT): the parser
         #: stops there; ``trailing`` holds the bytes that followed the request head.
@@ -202,11 +205,6 @@ class RequestParser:
         self._content_length = False
         self._upgrade: bytes | None = None
         self._expect = False
-
-    @property
-    def in_head(self) -> bool:
-        """True while a request head has begun arriving but is not complete yet."""
-        return self._in_head
 
     @property
     def dead(self) -> bool:
@@ -235,7 +233,7 @@ class RequestParser:
         except httptools.HttpParserError as exc:
             self._fail(400, f"Invalid HTTP request: {_describe(exc)}")
         else:
-            if self._in_head:
+            if self.in_head:
                 self._head_bytes += len(data)
                 if self._head_bytes > self._max_head + self._max_line:
                     self._fail(431, "Request header block too large")
@@ -245,7 +243,7 @@ class RequestParser:
 
     def on_message_begin(self) -> None:
         # Per-message fields were reset when the previous head completed (or in __init__).
-        self._in_head = True
+        self.in_head = True
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -253,7 +251,7 @@ class RequestParser:
             raise _Reject(414, f"Request line too long (limit {self._max_line} bytes)")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._in_head:
+        if not self.in_head:
             self._on_trailer(name, value)
             return
         # Limits are checked once the head is complete (``on_headers_complete``); a head
@@ -264,6 +262,14 @@ class RequestParser:
         special = _SPECIAL_HEADERS.get(name)
         if special is not None:
             self._special_header(special, value)
+
+    def _host_is_valid(self) -> bool:
+        """Check the Host value; the last valid one is remembered (clients repeat it)."""
+        host = self._host
+        if _VALID_HOST(host):
+            self._valid_host = host
+            return True
+        return False
 
     def _on_trailer(self, name: bytes, value: bytes) -> None:
         """A chunked trailer field: counted against the limits, then dropped."""
@@ -291,7 +297,7 @@ class RequestParser:
             self._expect = True
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        self.in_head = False
         headers = self._headers
         size = self._header_bytes + _HEADER_OVERHEAD * len(headers)
         if size > self._max_head or len(headers) > self._max_count:
@@ -305,7 +311,7 @@ class RequestParser:
             or self._host_count != 1
             or self._transfer_encoding
             or method not in _PLAIN_METHODS
-            or not _VALID_HOST(self._host)
+            or (self._host != self._valid_host and not self._host_is_valid())
             or self._url[:1] != b"/"
             or b"#" in self._url
         ):
@@ -380,7 +386,7 @@ class RequestParser:
 
     def _fail(self, status: int, reason: str) -> None:
         self._dead = True
-        self._in_head = False
+        self.in_head = False
         self._events.append(ProtocolError(status, reason))
 
 

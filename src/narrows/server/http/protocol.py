@@ -51,6 +51,14 @@ class ConnectionState(enum.Enum):
     CLOSED = "closed"
 
 
+# Enum members as plain module constants: on Python 3.11 each ``Enum.MEMBER`` lookup
+# goes through EnumType.__getattr__ (~10x a global read), and these are read per request.
+_OPEN = ConnectionState.OPEN
+_CLOSING = ConnectionState.CLOSING
+_UPGRADED = ConnectionState.UPGRADED
+_CLOSED = ConnectionState.CLOSED
+
+
 class ProtocolContext:
     """What every connection of one server shares: config, Date cache, proxy rules."""
 
@@ -108,7 +116,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.date = ctx.date
         self.server_line = ctx.server_line
         self.body_buffer_limit = self.config.request_body_buffer
-        self.conn_state = ConnectionState.OPEN
+        self.conn_state = _OPEN
         self.transport: asyncio.Transport | None = None
         self.parser = RequestParser(
             max_header_size=self.config.max_header_size,
@@ -173,7 +181,7 @@ class HTTPProtocol(asyncio.Protocol):
                     self._receiving = None
             else:
                 self._on_protocol_error(event)  # type: ignore[arg-type]
-        if start is not None and self.conn_state is ConnectionState.OPEN:
+        if start is not None and self.conn_state is _OPEN:
             # Started after the whole batch: a request that arrived complete is complete
             # when the application first runs (which may finish it right here).
             self._run(start)
@@ -188,7 +196,7 @@ class HTTPProtocol(asyncio.Protocol):
         return None  # close our side too; connection_lost reports the disconnect
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.conn_state = ConnectionState.CLOSED
+        self.conn_state = _CLOSED
         self.state.connections.discard(self)
         self._cancel_timers()
         for index, cycle in enumerate(self._cycles):
@@ -211,11 +219,11 @@ class HTTPProtocol(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         transport = self.transport
-        if transport is not None and self.conn_state is not ConnectionState.CLOSED:
+        if transport is not None and self.conn_state is not _CLOSED:
             transport.write(data)
 
     async def drain(self) -> None:
-        if not self.write_paused or self.conn_state is ConnectionState.CLOSED:
+        if not self.write_paused or self.conn_state is _CLOSED:
             return
         waiter = self.loop.create_future()
         self._drain_waiters.append(waiter)
@@ -246,7 +254,7 @@ class HTTPProtocol(asyncio.Protocol):
     async def sendfile(self, file: IO[bytes], size: int) -> None:
         """Send ``size`` bytes of ``file``: ``loop.sendfile`` where possible, else chunks."""
         transport = self.transport
-        if transport is None or self.conn_state is ConnectionState.CLOSED:
+        if transport is None or self.conn_state is _CLOSED:
             return
         sendfile = getattr(self.loop, "sendfile", None)
         if sendfile is not None and transport.get_extra_info("sslcontext") is None:
@@ -278,12 +286,12 @@ class HTTPProtocol(asyncio.Protocol):
             access_log.http(
                 scope["client"], scope["method"], scope["path"], cycle.status, cycle.bytes_sent
             )
-        if self.conn_state is ConnectionState.CLOSED:
+        if self.conn_state is _CLOSED:
             return
         cycles = self._cycles
         if cycles and cycles[0] is cycle:
             cycles.popleft()
-        if not cycle.keep_alive or self.conn_state is ConnectionState.CLOSING:
+        if not cycle.keep_alive or self.conn_state is _CLOSING:
             self._close()
         elif cycles:
             # Not directly: an app that finishes at once would recurse once per request.
@@ -298,7 +306,7 @@ class HTTPProtocol(asyncio.Protocol):
             self._start_keepalive_timer()
 
     def _run_next(self) -> None:
-        if self._cycles and self.conn_state is ConnectionState.OPEN:
+        if self._cycles and self.conn_state is _OPEN:
             self._run(self._cycles[0])
             self.resume_reading()
 
@@ -309,7 +317,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
-        if self.conn_state is not ConnectionState.OPEN:
+        if self.conn_state is not _OPEN:
             self._receiving = None
             return None  # shutting down: no new requests on this connection
         upgrade = head.upgrade
@@ -415,7 +423,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _hand_over(self, head: RequestHead) -> None:
         transport = self.transport
-        if transport is None or self.conn_state is not ConnectionState.OPEN:
+        if transport is None or self.conn_state is not _OPEN:
             return
         self._upgrade_head = None
         self._cancel_timers()
@@ -439,7 +447,7 @@ class HTTPProtocol(asyncio.Protocol):
             scheme=scheme,
             root_path=self.config.root_path,
         )
-        self.conn_state = ConnectionState.UPGRADED
+        self.conn_state = _UPGRADED
         self.state.connections.discard(self)
         if self._reading_paused:
             self._reading_paused = False
@@ -473,7 +481,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _on_header_timeout(self) -> None:
         self._header_timer = None
-        if self.parser.in_head and self.conn_state is ConnectionState.OPEN:
+        if self.parser.in_head and self.conn_state is _OPEN:
             logger.info("Request head from %s not complete in time", _peer(self.client))
             if not self._cycles:
                 self._send_error(ProtocolError(408, "Request head not received in time"))
@@ -487,20 +495,20 @@ class HTTPProtocol(asyncio.Protocol):
         self._keepalive_timer = self._header_timer = self._timeout_timer = None
 
     def _close(self) -> None:
-        if self.transport is not None and self.conn_state is not ConnectionState.CLOSED:
-            self.conn_state = ConnectionState.CLOSED
+        if self.transport is not None and self.conn_state is not _CLOSED:
+            self.conn_state = _CLOSED
             self._cancel_timers()
             self.transport.close()
 
     # -- graceful shutdown (ManagedConnection) ------------------------------------------
 
     def shutdown(self) -> None:
-        if self.conn_state is not ConnectionState.OPEN:
+        if self.conn_state is not _OPEN:
             return
         if not self._cycles:
             self._close()
         else:
-            self.conn_state = ConnectionState.CLOSING
+            self.conn_state = _CLOSING
             while len(self._cycles) > 1:
                 self._cycles.pop()
 
@@ -509,7 +517,7 @@ class HTTPProtocol(asyncio.Protocol):
             if cycle.task is not None and not cycle.task.done():
                 cycle.task.cancel()
         if self.transport is not None:
-            self.conn_state = ConnectionState.CLOSED
+            self.conn_state = _CLOSED
             self.transport.abort()
 
 

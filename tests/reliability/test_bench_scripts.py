@@ -51,7 +51,7 @@ def test_load_script_tiny() -> None:
         "--duration", "2",
     )  # fmt: skip
     assert "still reading at the end: 20" in out  # flow control held every slow reader
-    assert "answered 200: 40/40" in out
+    assert "answered 200: 40/40" in out and "growth first -> last wave" in out
     assert "healthy after (20 requests): 20/20 answered 200" in out
     assert "in-flight requests (50) answered 200: 50/50" in out
     assert "503" in out

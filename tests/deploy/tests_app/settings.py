@@ -6,10 +6,16 @@ SECRET_KEY = "narrows-deploy-tests-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
-INSTALLED_APPS: list[str] = []
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "narrows",
+]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "tests_app.urls"
-DATABASES: dict[str, object] = {}
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "narrows.layers.redis.RedisChannelLayer",

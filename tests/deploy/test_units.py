@@ -1,4 +1,4 @@
-"""The supervisor's pieces that need no processes: limits, intervals, the file watcher."""
+"""Pieces that need no processes: limits, intervals, the file watcher, app-loading errors."""
 
 from __future__ import annotations
 

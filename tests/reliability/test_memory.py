@@ -18,8 +18,8 @@ from typing import Any
 
 from tests.server.http.serving import port_of, serving
 
-WAVE = 150
-BOUND = 128 * 1024  # bytes; one leaked 1 KiB object per connection: 300 KiB over two waves
+WAVE = 100
+BOUND = 128 * 1024  # bytes; one leaked 1 KiB object per connection: 200 KiB over two waves
 ONLY_NARROWS = [tracemalloc.Filter(True, "*/src/narrows/*", all_frames=True)]
 
 
@@ -83,7 +83,7 @@ async def growth(client: Callable[[int], Awaitable[None]], waves: int = 2) -> in
             assert (len(state.connections), len(state.tasks)) == (0, 0)
 
         await wave()  # warm-up: caches, container high-water sizes
-        tracemalloc.start(12)
+        tracemalloc.start(10)
         try:
             gc.collect()
             before = tracemalloc.take_snapshot().filter_traces(ONLY_NARROWS)

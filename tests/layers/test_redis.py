@@ -221,6 +221,18 @@ async def test_sync_code_sends_through_async_to_sync_from_another_loop(layers: A
     assert got == [0, 1, 2]
 
 
+async def test_sync_code_adds_a_consumer_channel_to_a_group(layers: Any) -> None:
+    layer = layers()
+    channel = await layer.new_channel()  # the consumer, on the server's event loop
+
+    def sync_view() -> None:  # a Django view, in a thread with its own event loops
+        async_to_sync(layer.group_add)("from.view", channel)
+        async_to_sync(layer.group_send)("from.view", {"type": "added"})
+
+    await asyncio.to_thread(sync_view)
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "added"
+
+
 async def test_encrypted_messages_are_unreadable_in_redis_and_keys_rotate(
     layers: Any, redis_single: RedisServer
 ) -> None:

@@ -6,7 +6,8 @@ Storage (``prefix`` defaults to ``"asgi"``):
   ``{prefix}:{name}.{client}!`` -- one list per process for all its process-local channels,
   drained by that process's single receive loop (BLMPOP, up to 256 messages a round trip).
   Each push sets the list to expire ``expiry`` seconds after the last message.
-* ``{prefix}:group:{group}`` -- a sorted set of member channels scored by join time.
+* ``{prefix}:group:{group}`` -- a sorted set of the processes (and plain channels) with
+  members, scored by their latest join (see ``groups``).
 
 Each name lives on the shard the hash ring gives for its non-local part (its group name
 for groups), so a channel is always read where it is written.
@@ -57,6 +58,9 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
     ``retry_timeout``: how long a send/group operation keeps retrying while Redis is
     unreachable before raising ``ChannelLayerUnavailable``; receives wait for Redis
     indefinitely. ``block_timeout``: seconds a blocking pop waits before looping.
+    ``receive_linger``: while messages keep coming, seconds the receive loop waits after a
+    partial batch before popping again (0 disables), trading that much latency for
+    batches.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         symmetric_encryption_keys: Sequence[str | bytes] | None = None,
         retry_timeout: float = 10.0,
         block_timeout: float = 5.0,
+        receive_linger: float = 0.001,
         **kwargs: Any,
     ) -> None:
         # channels_redis keys with no meaning here, accepted so its settings work as they are.
@@ -95,6 +100,7 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         self.codec = Codec(symmetric_encryption_keys, expiry)
         self.retry_timeout = retry_timeout
         self.block_timeout = block_timeout
+        self.receive_linger = receive_linger
         self._expire_seconds = max(1, math.ceil(expiry))
         self._group_expire_seconds = max(1, math.ceil(group_expiry))
         # group_send runs as one Lua script when the script can do all the work the client
@@ -201,14 +207,27 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         if state.receiver is not None:
             state.receiver.cancel()
             tasks.append(state.receiver)
+        pending: set[asyncio.Future[Any]] = set()
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=5)
+            _, pending = await asyncio.wait(tasks, timeout=1)
+        clients = [client for client in state.blocking_clients if client is not None]
+        if pending:
+            # A pop still stuck in redis-py after the cancel: closing its connections
+            # ends it.
+            await self._close_clients(clients)
+            clients = []
+            _, pending = await asyncio.wait(pending, timeout=2)
             for task in pending:
-                logger.warning("%r: task %r did not stop within 5s on close()", self, task)
-                task.cancel()
-        for client in [*state.clients, *state.blocking_clients]:
-            if client is not None:
-                await client.aclose()
+                logger.warning("%r: task %r did not stop on close()", self, task)
+        await self._close_clients(clients + [c for c in state.clients if c is not None])
+
+    @staticmethod
+    async def _close_clients(clients: list[Any]) -> None:
+        for client in clients:
+            try:
+                await asyncio.wait_for(client.aclose(), 5)
+            except Exception as exc:
+                logger.debug("closing a Redis client failed: %r", exc)
 
     # Internals: state, keys, retries
 
@@ -322,15 +341,25 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
 
     async def _pop_one(self, state: LoopState, shard: int, key: str) -> bytes | None:
         delay = 0.05
+        failing = False
         while True:
             try:
                 client = self._blocking_client(state, shard)
                 result = await client.blpop([key], self.block_timeout)
             except RETRYABLE as exc:
-                logger.warning("Redis %s unreachable while receiving (%s)", shard, exc)
+                if not failing:
+                    logger.warning(
+                        "Lost Redis %s while receiving on %s (%s); reconnecting",
+                        self.hosts[shard].label,
+                        key,
+                        exc,
+                    )
+                failing = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
+            if failing:
+                logger.warning("Reconnected to Redis %s", self.hosts[shard].label)
             return None if result is None else bytes(result[1])
 
     def _give_back(
@@ -406,6 +435,10 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
             if now >= state.next_sweep:
                 state.next_sweep = now + min(1.0, self.expiry / 4)
                 self._sweep_local(state, now)
+            if 0 < len(batch) < BATCH and self.receive_linger:
+                # Traffic is flowing: let a few more messages gather so the next pop
+                # brings a batch instead of one message per round trip.
+                await asyncio.sleep(self.receive_linger)
 
     def _dispatch(self, state: LoopState, non_local: str, raw: bytes, now: float) -> None:
         try:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Phase", "RequestResponseCycle", "UnexpectedMessage"]
 
 logger = logging.getLogger("narrows.server")
+_copy_context = contextvars.copy_context
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SENDFILE_CHUNK = 256 * 1024
@@ -346,7 +347,7 @@ class RequestResponseCycle:
             return None
         if type(coro) is not CoroutineType:
             return start_eagerly(loop, self._await_app(coro))
-        context = contextvars.copy_context()
+        context = _copy_context()
         try:
             first = context.run(coro.send, None)
         except StopIteration as stop:

@@ -61,6 +61,18 @@ CLOSE = Framing.CLOSE
 ResponseHead = tuple[bytes, Framing, bool, int | None]
 
 
+_CONTENT_LENGTH_LINES: dict[int, bytes] = {}
+_CONTENT_LENGTH_CACHE_LIMIT: Final = 2048
+
+
+def _content_length_line(length: int) -> bytes:
+    """b"content-length: N\\r\\n", remembered for small N (bytes % formatting is slow)."""
+    line = b"content-length: %d\r\n" % length
+    if length < _CONTENT_LENGTH_CACHE_LIMIT:
+        _CONTENT_LENGTH_LINES[length] = line
+    return line
+
+
 def status_line(http11: bool, status: int) -> bytes:
     """b"HTTP/1.1 200 OK\\r\\n", built once per version and status."""
     key = (http11, status)
@@ -163,7 +175,7 @@ def encode_head(
     ):  # the usual case: one body message, framed by a Content-Length we add
         framing = LENGTH
         content_length = body_length
-        parts.append(b"content-length: %d\r\n" % body_length)
+        parts.append(_CONTENT_LENGTH_LINES.get(body_length) or _content_length_line(body_length))
     else:
         framing = _framing(
             status, method_head, http11, chunked, content_length, body_length, want_trailers

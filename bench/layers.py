@@ -205,19 +205,21 @@ async def bench(
 
 
 def report(results: dict[str, dict[str, list[float]]]) -> None:
-    print("\nmedians (msg/s; fanout: deliveries/s)")
+    print("\nmedians (msg/s; fanout: deliveries/s); ratios: of the medians [per-round min-max]")
     print(
         f"{'workload':<12}{'narrows':>10}{'ch_redis':>10}{'ch_pubsub':>11}"
-        f"{'x ch_redis':>12}{'x ch_pubsub':>13}"
+        f"{'x ch_redis':>22}{'x ch_pubsub':>24}"
     )
     for workload, per_layer in results.items():
         medians = {name: statistics.median(rates) for name, rates in per_layer.items()}
-        narrows = medians["narrows"]
+        columns = []
+        for peer in ("channels_redis", "channels_redis_pubsub"):
+            rounds = [n / p for n, p in zip(per_layer["narrows"], per_layer[peer], strict=True)]
+            ratio = medians["narrows"] / medians[peer]
+            columns.append(f"{ratio:.2f}x [{min(rounds):.1f}-{max(rounds):.1f}]")
         print(
-            f"{workload:<12}{narrows:>10.0f}{medians['channels_redis']:>10.0f}"
-            f"{medians['channels_redis_pubsub']:>11.0f}"
-            f"{narrows / medians['channels_redis']:>11.1f}x"
-            f"{narrows / medians['channels_redis_pubsub']:>12.2f}x"
+            f"{workload:<12}{medians['narrows']:>10.0f}{medians['channels_redis']:>10.0f}"
+            f"{medians['channels_redis_pubsub']:>11.0f}{columns[0]:>22}{columns[1]:>24}"
         )
 
 

@@ -210,3 +210,31 @@ async def test_websocket_upgrade_is_handed_to_the_websocket_protocol() -> None:
         # the same server still answers plain HTTP
         data = await request(port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     assert parse_responses(data)[0].body == b"Hello, world!"
+
+
+def test_pathsend_and_streaming_under_uvloop() -> None:
+    """uvloop has no loop.sendfile: pathsend falls back to chunks read off the loop."""
+    uvloop = pytest.importorskip("uvloop")
+    with tempfile.NamedTemporaryFile(delete=False) as handle:
+        content = os.urandom(700 * 1024 + 3)
+        handle.write(content)
+        path = handle.name
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.pathsend", "path": path})
+
+    async def main() -> bytes:
+        assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+        async with serving(app) as server:
+            return await request(
+                port_of(server), b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            )
+
+    try:
+        data = uvloop.run(main())
+    finally:
+        os.unlink(path)
+    [response] = parse_responses(data)
+    assert response.header(b"content-length") == str(len(content)).encode()
+    assert response.body == content

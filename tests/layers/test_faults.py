@@ -13,7 +13,7 @@ import pytest
 from narrows.layers import InMemoryChannelLayer
 from narrows.layers.redis import RedisChannelLayer
 from tests.layers.conftest import unique_prefix
-from tests.layers.servers import RedisServer
+from tests.layers.servers import RedisServer, Sentinel
 
 pytestmark = pytest.mark.needs_redis
 
@@ -175,3 +175,38 @@ async def test_receiver_that_disappears_leaves_its_groups_after_expiry(
     finally:
         await layer.flush()
         await layer.close()
+
+
+async def test_sentinel_failover_keeps_the_layer_serving(
+    redis_binary: str, redis_workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="narrows.layers")
+    master = RedisServer(redis_binary, redis_workdir).start()
+    replica = RedisServer(
+        redis_binary, redis_workdir, extra=["--replicaof", "127.0.0.1", str(master.port)]
+    ).start()
+    sentinel = Sentinel(redis_binary, redis_workdir, master)
+    sentinel.config.write_text(
+        sentinel.config.read_text() + "sentinel failover-timeout mymaster 2000\n"
+    )
+    sentinel.start()
+    layer = RedisChannelLayer(
+        hosts=[{"sentinels": [("127.0.0.1", sentinel.port)], "master_name": "mymaster"}],
+        retry_timeout=30,
+        block_timeout=1,
+    )
+    try:
+        await eventually(lambda: "master_link_status:up" in replica.cli("info", "replication"))
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "before"})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "before"
+        master.kill()
+        # Sentinel notices within about a second and promotes the replica; the send waits.
+        await asyncio.wait_for(layer.send(channel, {"type": "after"}), 40)
+        assert (await asyncio.wait_for(layer.receive(channel), 20))["type"] == "after"
+        assert "role:master" in replica.cli("info", "replication")
+    finally:
+        await layer.close()
+        sentinel.stop()
+        replica.stop()
+        master.stop()

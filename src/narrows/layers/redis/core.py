@@ -203,6 +203,7 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
             self._last_state = None
         if state is None:
             return
+        state.closing = True
         tasks = list(state.background)
         if state.receiver is not None:
             state.receiver.cancel()
@@ -327,7 +328,7 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         key = self._key(channel)
         shard = self.ring.shard_for(channel)
         while True:
-            task = asyncio.ensure_future(self._pop_one(state, shard, key))
+            task = state.spawn(self._pop_one(state, shard, key))
             try:
                 raw = await asyncio.shield(task)
             except asyncio.CancelledError:
@@ -347,6 +348,8 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
                 client = self._blocking_client(state, shard)
                 result = await client.blpop([key], self.block_timeout)
             except RETRYABLE as exc:
+                if state.closing:
+                    return None
                 if not failing:
                     logger.warning(
                         "Lost Redis %s while receiving on %s (%s); reconnecting",
@@ -393,7 +396,9 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         delay = 0.05
         failing = False
         use_blmpop = True
-        while True:
+        # ``closing`` as well as cancellation: redis-py can turn the CancelledError of a
+        # pop cut short into a ConnectionError, which would otherwise mean "reconnect".
+        while not state.closing:
             try:
                 client = self._blocking_client(state, shard)
                 if use_blmpop:
@@ -414,6 +419,8 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
                 await asyncio.sleep(1.0)
                 continue
             except Exception as exc:
+                if state.closing:
+                    return
                 if not failing:
                     logger.warning(
                         "Lost Redis %s while receiving for %s (%s); reconnecting",

@@ -30,13 +30,15 @@ class LoopState:
         self.group_members: dict[str, dict[str, float]] = {}
         self.channel_groups: dict[str, set[str]] = {}
         self.receiver: asyncio.Task[None] | None = None
-        self.background: set[asyncio.Task[Any]] = set()
+        self.background: set[asyncio.Future[Any]] = set()
         self.next_sweep = 0.0
+        self.closing = False
 
-    def spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
+    def spawn(self, coro: Any) -> asyncio.Future[Any]:
+        task: asyncio.Future[Any] = asyncio.ensure_future(coro)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+        return task
 
     def owns(self, non_local: str) -> bool:
         return non_local.endswith(self.marker)

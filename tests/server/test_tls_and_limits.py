@@ -179,3 +179,29 @@ async def test_limit_concurrency_over_tcp() -> None:
         first_writer.close()
     assert parse_responses(second)[0].status == 503
     assert parse_responses(first)[0].status == 200
+
+
+def test_bad_certificate_exits_1_with_message(tmp_path: Any) -> None:
+    import sys
+
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("not a certificate")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "narrows",
+            "-p",
+            str(free_port()),
+            "--ssl-certfile",
+            str(bogus),
+            "tests.server.asgi_hello:app",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 1
+    assert "Cannot load TLS certificate" in proc.stderr
+    assert "Traceback" not in proc.stderr

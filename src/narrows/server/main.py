@@ -17,11 +17,16 @@ from narrows.server.config import Config
 from narrows.server.endpoints import EndpointError
 from narrows.server.logs import configure_logging
 from narrows.server.server import Server
+from narrows.server.tls import TLSConfigError
 from narrows.types import ASGIApp
 
-__all__ = ["loop_factory", "run"]
+__all__ = ["LoopUnavailable", "loop_factory", "run"]
 
 logger = logging.getLogger("narrows.server")
+
+
+class LoopUnavailable(RuntimeError):
+    """``--loop uvloop`` was asked for but uvloop is not installed."""
 
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -30,7 +35,7 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
             import uvloop
         except ImportError:
             if name == "uvloop":
-                raise RuntimeError("--loop uvloop asked for, but uvloop is not installed")
+                raise LoopUnavailable("--loop uvloop asked for, but uvloop is not installed")
         else:
             return uvloop.new_event_loop  # type: ignore[no-any-return]
     return asyncio.new_event_loop
@@ -49,7 +54,7 @@ def run(config: Config, app: ASGIApp | None = None) -> int:
         factory = loop_factory(config.loop)
         with asyncio.Runner(loop_factory=factory, debug=config.verbosity >= 3) as runner:
             return runner.run(Server(config, app).serve())
-    except (AppLoadError, EndpointError, RuntimeError, ValueError) as exc:
+    except (AppLoadError, EndpointError, TLSConfigError, LoopUnavailable) as exc:
         logger.error("%s", exc)
         return 1
     except KeyboardInterrupt:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import ssl
 
-__all__ = ["create_ssl_context"]
+__all__ = ["TLSConfigError", "create_ssl_context"]
+
+
+class TLSConfigError(ValueError):
+    """The certificate or key cannot be loaded; the message names the files."""
 
 
 def create_ssl_context(
@@ -19,7 +23,7 @@ def create_ssl_context(
     try:
         context.load_cert_chain(certfile, keyfile, password)
     except (OSError, ssl.SSLError) as exc:
-        raise ValueError(
+        raise TLSConfigError(
             f"Cannot load TLS certificate {certfile!r} / key {keyfile!r}: {exc}"
         ) from exc
     if ca_certs:

@@ -127,7 +127,7 @@ class RequestResponseCycle:
         self._status = 0
         self._headers: Any = ()
         self._trailers = False
-        self._trailer_fields: list[tuple[bytes, bytes]] = []
+        self._trailer_fields: list[tuple[bytes, bytes]] | None = None  # made when needed
         self._framing = NO_BODY
         self._content_length: int | None = None
 
@@ -210,7 +210,14 @@ class RequestResponseCycle:
         mtype = message["type"]
         phase = self.phase
         if phase is _AWAITING_START and mtype == "http.response.start":
-            self._start(message)
+            status = message["status"]
+            if type(status) is not int or not 100 <= status <= 999:
+                raise InvalidResponse(f"Expected an int HTTP status 100-999, got {status!r}")
+            self._status = self.status = status
+            self._headers = message.get("headers", ())
+            self._trailers = bool(message.get("trailers", False))
+            self.expect_continue = False
+            self.phase = _START_RECEIVED
             return
         if phase is _START_RECEIVED or phase is _STREAMING:
             if mtype == "http.response.body":
@@ -236,16 +243,6 @@ class RequestResponseCycle:
             )
         raise UnexpectedMessage(f'Expected ASGI message {expected}, got "{mtype}"')
 
-    def _start(self, message: Message) -> None:
-        status = message["status"]
-        if type(status) is not int or not 100 <= status <= 999:
-            raise InvalidResponse(f"Expected an int HTTP status 100-999, got {status!r}")
-        self._status = self.status = status
-        self._headers = message.get("headers", ())
-        self._trailers = bool(message.get("trailers", False))
-        self.expect_continue = False
-        self.phase = _START_RECEIVED
-
     def _write_head(self, body_length: int | None) -> bytes:
         conn = self.conn
         head = encode_head(
@@ -264,10 +261,24 @@ class RequestResponseCycle:
         return data
 
     def _send_body(self, body: bytes, more: bool) -> None:
-        prefix = b""
-        if self.phase is _START_RECEIVED:
-            prefix = self._write_head(None if more else len(body))
-        framing = self._framing
+        if self.phase is _START_RECEIVED:  # the head goes out with the first body bytes
+            conn = self.conn
+            prefix, framing, self.keep_alive, self._content_length = encode_head(
+                self._status,
+                self._headers,
+                self.http11,
+                self.keep_alive,
+                self.method_head,
+                None if more else len(body),
+                self._trailers,
+                conn.date.line(),
+                conn.server_line,
+            )
+            self._framing = framing
+            self.phase = _STREAMING
+        else:
+            prefix = b""
+            framing = self._framing
         if framing is CHUNKED:
             data = encode_chunk(body) if body else b""
             if not more and not self._trailers:
@@ -295,11 +306,14 @@ class RequestResponseCycle:
                 self._finish()
 
     def _send_trailers(self, message: Message) -> None:
-        self._trailer_fields.extend(message.get("headers", ()))
+        fields = self._trailer_fields
+        if fields is None:
+            fields = self._trailer_fields = []
+        fields.extend(message.get("headers", ()))
         if message.get("more_trailers", False):
             return
         if not self.disconnected and self._framing is CHUNKED:
-            self.conn.write(encode_trailers(self._trailer_fields))
+            self.conn.write(encode_trailers(fields))
         self._finish()
 
     async def _pathsend(self, path: str) -> None:

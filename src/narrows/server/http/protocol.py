@@ -329,18 +329,6 @@ class HTTPProtocol(asyncio.Protocol):
             self._upgrade_head = head
             self._receiving = None
             return None
-        cycle = RequestResponseCycle(
-            self, self._scope(head), head.keep_alive and upgrade is None, head.expect_continue
-        )
-        cycles = self._cycles
-        cycles.append(cycle)
-        self._receiving = cycle
-        if len(cycles) == 1:
-            return cycle
-        self.pause_reading()
-        return None
-
-    def _scope(self, head: RequestHead) -> dict[str, Any]:
         target = head.target
         if target[:1] == b"/":
             raw_path, _, query = target.partition(b"?")
@@ -352,7 +340,7 @@ class HTTPProtocol(asyncio.Protocol):
         client, scheme = self.client, self.scheme
         if self.peer_trusted:
             client, scheme = self.ctx.proxy.resolve(head.headers, client, scheme, peer_trusted=True)
-        return {
+        scope = {
             "type": "http",
             "asgi": self._asgi,
             "http_version": head.http_version,
@@ -368,6 +356,16 @@ class HTTPProtocol(asyncio.Protocol):
             "state": self._lifespan_state.copy(),
             "extensions": self._extensions,
         }
+        cycle = RequestResponseCycle(
+            self, scope, head.keep_alive and upgrade is None, head.expect_continue
+        )
+        cycles = self._cycles
+        cycles.append(cycle)
+        self._receiving = cycle
+        if len(cycles) == 1:
+            return cycle
+        self.pause_reading()
+        return None
 
     def _run(self, cycle: RequestResponseCycle) -> None:
         state = self.state

@@ -365,7 +365,8 @@ class RequestResponseCycle:
         try:
             first = context.run(coro.send, None)
         except StopIteration as stop:
-            self._outcome(stop.value, None)
+            if stop.value is not None or self.phase is not _COMPLETE:
+                self._outcome(stop.value, None)
             return None
         except BaseException as exc:
             self._outcome(None, exc)

@@ -303,7 +303,12 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             if self._reading_paused:
                 self.resume_reading()
-            self._start_keepalive_timer()
+            # idle from now: what _start_keepalive_timer does, inline on this hot path
+            self._idle_since = self.loop.time()
+            if self._keepalive_timer is None:
+                self._keepalive_timer = self.loop.call_later(
+                    self._keep_alive_timeout, self._on_keepalive_timeout
+                )
 
     def _run_next(self) -> None:
         if self._cycles and self.conn_state is _OPEN:

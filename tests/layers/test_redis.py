@@ -246,6 +246,19 @@ async def test_encrypted_messages_are_unreadable_in_redis_and_keys_rotate(
     assert message == {"type": "secret", "text": "the plans"}
 
 
+async def test_encrypted_group_send_reaches_members(layers: Any) -> None:
+    sender = layers(symmetric_encryption_keys=["k"])
+    receiver = layers(symmetric_encryption_keys=["k"])
+    members = [await receiver.new_channel() for _ in range(3)]
+    for channel in members:
+        await receiver.group_add("secret.room", channel)
+    await receiver.group_add("secret.room", "plain.worker")
+    await sender.group_send("secret.room", {"type": "sealed", "n": 7})
+    for channel in [*members, "plain.worker"]:
+        message = await asyncio.wait_for(receiver.receive(channel), 5)
+        assert message == {"type": "sealed", "n": 7}
+
+
 async def test_message_with_wrong_key_is_dropped_and_counted(layers: Any) -> None:
     writer = layers(symmetric_encryption_keys=["one"])
     reader = layers(symmetric_encryption_keys=["two"])

@@ -20,8 +20,8 @@ from typing import Any
 
 import httptools
 import pytest
-from bench.strictness import load_corpus
 
+from bench.strictness import load_corpus
 from narrows.server.websocket.frames import (
     OP_BINARY,
     OP_CLOSE,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from bench.strictness import Case, load_corpus, run_corpus
 from bench.strictness import app as corpus_app
-
 from narrows.server.http.parser import BodyChunk, ProtocolError, RequestParser
 from tests.server.http.serving import port_of, serving
 

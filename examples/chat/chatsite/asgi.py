@@ -14,9 +14,9 @@ django_asgi_app = get_asgi_application()
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-from narrows.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from narrows.auth import AuthMiddlewareStack  # noqa: E402
+from narrows.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from narrows.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(

@@ -202,6 +202,41 @@ def test_too_many_headers_is_431(feed) -> None:
     assert events[-1] == ProtocolError(431, "Too many request headers (limit 10)")
 
 
+CHUNK_EXT_LIMIT = ProtocolError(400, "Chunk extensions too long (limit 16384 bytes per chunk)")
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_huge_chunk_extension_is_400(feed) -> None:
+    head = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    data = head + b"5;a=" + b"b" * 100_000 + b"\r\nhello\r\n0\r\n\r\n"
+    events, parser = feed(data)
+    assert events[-1] == CHUNK_EXT_LIMIT
+    assert parser.dead
+
+
+def test_many_chunks_large_bodies_and_trailers_stay_within_the_chunk_framing_limit() -> None:
+    chunks = b"".join(b"3e8;n=v\r\n" + b"a" * 1000 + b"\r\n" for _ in range(200))
+    big = b"493e0\r\n" + b"z" * 300_000 + b"\r\n"
+    data = (
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunks
+        + big
+        + b"0\r\nX-Trailer: "
+        + b"t" * 20_000
+        + b"\r\n\r\n"
+        + b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n"
+    )
+    events, _ = feed_whole(data)
+    body = sum(len(e.data) for e in events if isinstance(e, BodyChunk))
+    assert body == 200 * 1000 + 300_000
+    assert [type(e) for e in events if not isinstance(e, BodyChunk)] == [
+        RequestHead,
+        MessageComplete,
+        RequestHead,
+        MessageComplete,
+    ]
+
+
 def test_endless_header_without_newline_is_431() -> None:
     parser = RequestParser(max_header_size=1000, max_request_line=100)
     events: list[Event] = parser.feed(b"GET / HTTP/1.1\r\nHost: a\r\nX: ")

@@ -144,12 +144,20 @@ _PLAIN_METHODS: Final = frozenset(
 _METHOD_NAMES: Final = {m: m.decode("ascii") for m in _PLAIN_METHODS}
 # Per-header overhead counted towards the header block size: ": " and CRLF.
 _HEADER_OVERHEAD: Final = 4
+# A chunk-size line may carry extensions (RFC 9112 7.1.1) that llhttp streams past without a
+# limit. Like Node's llhttp binding, allow this many bytes of chunk framing per chunk; large
+# reads are fed in slices of this size so the check runs between them.
+_MAX_CHUNK_META: Final = 16 * 1024
 
 
 class RequestParser:
     """Feed bytes with ``feed``; read events from its return value."""
 
     __slots__ = (
+        "_body_bytes",
+        "_chunk_count",
+        "_chunk_meta",
+        "_chunked",
         "_content_length",
         "_dead",
         "_events",
@@ -162,6 +170,7 @@ class RequestParser:
         "_max_count",
         "_max_head",
         "_max_line",
+        "_messages",
         "_parser",
         "_trailer_count",
         "_transfer_encoding",
@@ -189,6 +198,13 @@ class RequestParser:
         #: True while a request head has begun arriving but is not complete yet.
         self.in_head = False
         self._dead = False
+        # Chunked-body accounting (see ``_MAX_CHUNK_META``); ``_messages`` counts request
+        # heads so a slice that began in another message is not charged to this one.
+        self._chunked = False
+        self._messages = 0
+        self._body_bytes = 0
+        self._chunk_meta = 0
+        self._chunk_count = 0
         self._reset_head()
         #: Set once a request asked for a protocol switch (Upgrade or CONNECT): the parser
         #: stops there; ``trailing`` holds the bytes that followed the request head.
@@ -218,6 +234,19 @@ class RequestParser:
         if self._dead or self.upgraded:
             return []
         events = self._events = []
+        if len(data) <= _MAX_CHUNK_META:
+            self._feed(data)
+            return events
+        for start in range(0, len(data), _MAX_CHUNK_META):
+            self._feed(data[start : start + _MAX_CHUNK_META])
+            if self.upgraded:
+                self.trailing += data[start + _MAX_CHUNK_META :]
+            if self._dead or self.upgraded:
+                break
+        return events
+
+    def _feed(self, data: bytes) -> None:
+        messages, body_bytes, header_bytes = self._messages, self._body_bytes, self._header_bytes
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -239,7 +268,14 @@ class RequestParser:
                 self._head_bytes += len(data)
                 if self._head_bytes > self._max_head + self._max_line:
                     self._fail(431, "Request header block too large")
-        return events
+            elif self._chunked and self._messages == messages:
+                # Bytes that were neither body nor trailer fields are chunk framing.
+                framing = len(data) - (self._body_bytes - body_bytes)
+                self._chunk_meta += framing - (self._header_bytes - header_bytes)
+                if self._chunk_meta > _MAX_CHUNK_META * (self._chunk_count + 1):
+                    self._fail(
+                        400, f"Chunk extensions too long (limit {_MAX_CHUNK_META} bytes per chunk)"
+                    )
 
     # -- httptools callbacks -----------------------------------------------------------
 
@@ -321,6 +357,10 @@ class RequestParser:
         upgrade = self._upgrade
         if upgrade is not None and not parser.should_upgrade():
             upgrade = None
+        self._messages += 1
+        if self._transfer_encoding:
+            self._chunked = True
+            self._chunk_meta = self._chunk_count = 0
         self._events.append(
             RequestHead(
                 _METHOD_NAMES.get(method) or method.decode("ascii"),
@@ -335,9 +375,14 @@ class RequestParser:
         self._reset_head()  # ready for the next message; trailers count separately
 
     def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
         self._events.append(BodyChunk(body))
 
+    def on_chunk_header(self) -> None:
+        self._chunk_count += 1
+
     def on_message_complete(self) -> None:
+        self._chunked = False
         self._events.append(MESSAGE_COMPLETE)
 
     # -- checks llhttp leaves to us --------------------------------------------------

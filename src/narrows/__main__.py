@@ -1,6 +1,6 @@
 """``python -m narrows``: the same as the ``narrows`` command."""
 
-from narrows.server.cli import main
+from narrows.cli import main
 
 if __name__ == "__main__":
     main()

@@ -94,3 +94,17 @@ def test_main_reports_usage_and_django_errors(tmp_path: Path, capsys: object) ->
     assert main(["--help"]) == 0
     # Django refuses names that are not identifiers; main returns its exit status.
     assert main(["not-an-identifier", str(tmp_path)]) == 1
+
+
+def test_narrows_command_dispatches_startproject(tmp_path: Path) -> None:
+    """``python -m narrows startproject NAME`` (the ``narrows`` console script) makes a project."""
+    result = subprocess.run(
+        [sys.executable, "-m", "narrows", "startproject", "viacli", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    asgi = (tmp_path / "viacli" / "asgi.py").read_text()
+    assert "ProtocolTypeRouter" in asgi
+    assert "AllowedHostsOriginValidator" in asgi

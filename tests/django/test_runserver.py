@@ -73,6 +73,18 @@ def test_serves_http_websocket_and_static_with_dev_log(project: Path) -> None:
     assert "WebSocket CONNECT /ws/echo/ [127.0.0.1:" in out
 
 
+def test_dev_log_escapes_control_characters_in_the_path(project: Path) -> None:
+    """A path with an encoded newline cannot forge a second dev log line."""
+    port = free_port()
+    with runserver(project, port, "--noreload") as server:
+        server.wait_for_port(port)
+        assert http_get(port, "/nowhere%0aHTTP%20GET%20/forged%20200")[0] == 404
+        server.wait_for_output("HTTP GET /nowhere")
+        out = server.output()
+    assert "HTTP GET /nowhere\\x0aHTTP GET /forged 200 404 [" in out
+    assert "\nHTTP GET /forged 200" not in out
+
+
 def test_websocket_from_a_foreign_origin_is_rejected_and_logged(project: Path) -> None:
     port = free_port()
     with runserver(project, port, "--noreload") as server:

@@ -15,7 +15,7 @@ import logging
 import re
 import sys
 
-__all__ = ["LEVELS", "EscapingFormatter", "configure_logging"]
+__all__ = ["LEVELS", "EscapingFormatter", "configure_logging", "escape_control"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -24,12 +24,17 @@ def _escape_char(match: re.Match[str]) -> str:
     return f"\\x{ord(match.group()):02x}"
 
 
+def escape_control(text: str) -> str:
+    """``text`` with its control characters written as ``\\xNN`` (safe for one log line)."""
+    return _CONTROL.sub(_escape_char, text)
+
+
 class EscapingFormatter(logging.Formatter):
     """A ``logging.Formatter`` that escapes control characters in the message."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         message = record.message
-        safe = _CONTROL.sub(_escape_char, message)
+        safe = escape_control(message)
         if safe == message:
             return super().formatMessage(record)
         record.message = safe  # the record may reach other handlers: restore it after

@@ -132,7 +132,14 @@ class Command(RunserverCommand):
         )
 
     def write_log_line(self, line: str, status: int) -> None:
-        """One dev log line on stderr, coloured like Django's runserver colours them."""
+        """One dev log line on stderr, coloured like Django's runserver colours them.
+
+        The line carries the client's (percent-decoded) path: control characters are
+        escaped so a request cannot forge log lines or send terminal escapes.
+        """
+        from narrows.server.logs import escape_control
+
+        line = escape_control(line)
         style = self.style
         if status == 0 or 100 <= status < 200:
             styled = style.HTTP_INFO(line)

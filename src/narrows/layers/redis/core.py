@@ -20,7 +20,7 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
@@ -196,12 +196,18 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         state.clear_groups()
 
     async def close(self) -> None:
-        """Stop this event loop's receive loop and close its connections."""
-        loop = asyncio.get_running_loop()
+        """Stop this event loop's receive loop and close its connections.
+
+        Not calling it is fine too: when the event loop ends through ``asyncio.run()`` (as
+        every ``async_to_sync`` call's loop does), the connections are closed then.
+        """
+        await self._close_state(asyncio.get_running_loop())
+
+    async def _close_state(self, loop: asyncio.AbstractEventLoop) -> None:
         state = self._states.pop(loop, None)
-        if self._last_state is state:
+        if state is not None and self._last_state is state:
             self._last_state = None
-        if state is None:
+        if state is None or state.closing:
             return
         state.closing = True
         tasks = list(state.background)
@@ -222,6 +228,15 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
                 logger.warning("%r: task %r did not stop on close()", self, task)
         await self._close_clients(clients + [c for c in state.clients if c is not None])
 
+    async def _closed_with_loop(self, loop: asyncio.AbstractEventLoop) -> AsyncIterator[None]:
+        """An async generator parked at its ``yield`` for the loop's lifetime: the loop's
+        ``shutdown_asyncgens()`` (run by ``asyncio.run()`` before it closes the loop) closes
+        it, and its ``finally`` closes the connections while the loop still runs."""
+        try:
+            yield
+        finally:
+            await self._close_state(loop)
+
     @staticmethod
     async def _close_clients(clients: list[Any]) -> None:
         for client in clients:
@@ -241,6 +256,8 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
             for other in [other for other in self._states if other.is_closed()]:
                 self._states.pop(other, None)
             state = self._states[loop] = LoopState(len(self.hosts))
+            state.closer = self._closed_with_loop(loop)
+            state.spawn(_start(state.closer))
         # The last loop is kept by weak reference too (a closed loop may be collected).
         self._last_loop_ref = weakref.ref(loop)
         self._last_state = state
@@ -489,3 +506,8 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
                     self._leave_locally(state, group, channel)
             if queue.idle:
                 del state.local[channel]
+
+
+async def _start(generator: AsyncIterator[None]) -> None:
+    # The first step registers the generator with the loop's shutdown_asyncgens().
+    await generator.__anext__()

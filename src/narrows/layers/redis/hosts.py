@@ -15,6 +15,7 @@ Each entry is one shard of the hash ring:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -109,8 +110,31 @@ def make_client(spec: HostSpec, socket_timeout: float | None = None) -> Any:
         master_name = options.pop("master_name")
         sentinel_kwargs = options.pop("sentinel_kwargs", None) or {}
         sentinel_kwargs.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+        sentinel_master = _sentinel_master_class()
         sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
-        return sentinel.master_for(master_name, **options)
+        client = sentinel.master_for(master_name, redis_class=sentinel_master, **options)
+        client.sentinel_manager = sentinel
+        return client
     if "address" in options:
         return RedisCluster.from_url(options.pop("address"), **options)
     return RedisCluster(**options)
+
+
+@functools.cache
+def _sentinel_master_class() -> Any:
+    # Built on first use: redis is imported lazily, like everywhere in this module.
+    from redis import asyncio as aioredis
+
+    class SentinelMaster(aioredis.Redis):
+        """The master's client; closing it also closes the clients to the Sentinels,
+        which redis-py leaves open."""
+
+        sentinel_manager: Any = None
+
+        async def aclose(self, close_connection_pool: bool | None = None) -> None:
+            await super().aclose(close_connection_pool)
+            if self.sentinel_manager is not None:
+                for sentinel in self.sentinel_manager.sentinels:
+                    await sentinel.aclose()
+
+    return SentinelMaster

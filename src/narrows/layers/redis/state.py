@@ -33,6 +33,8 @@ class LoopState:
         self.background: set[asyncio.Future[Any]] = set()
         self.next_sweep = 0.0
         self.closing = False
+        # Kept here: the loop only holds it weakly, and it must live as long as the loop.
+        self.closer: Any = None
 
     def spawn(self, coro: Any) -> asyncio.Future[Any]:
         task: asyncio.Future[Any] = asyncio.ensure_future(coro)

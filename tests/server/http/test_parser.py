@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -311,3 +313,40 @@ def test_valid_request_then_garbage(request: bytes, garbage: bytes) -> None:
         assert MESSAGE_COMPLETE in events
         for event in events:
             assert isinstance(event, RequestHead | BodyChunk | MessageComplete | ProtocolError)
+
+
+def test_http_version_of_each_pipelined_request_in_one_read() -> None:
+    # The first request line of a read is read for " HTTP/1.1" (a shortcut past httptools'
+    # version formatting); the requests after it, and a body that looks like a request line,
+    # must still report their own version.
+    data = (
+        b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n"
+        b"x HTTP/1.1\r\n"
+        b"GET /b HTTP/1.0\r\n\r\n"
+    )
+    events, _ = feed_whole(data)
+    heads = [e for e in events if isinstance(e, RequestHead)]
+    assert [(h.target, h.http_version) for h in heads] == [(b"/a", "1.1"), (b"/b", "1.0")]
+
+
+def test_http_version_when_a_read_starts_inside_a_body() -> None:
+    parser = RequestParser()
+    first = parser.feed(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n\r\n")
+    rest = parser.feed(
+        b"ab HTTP/1.1\r\nGET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    heads = [e for e in first + rest if isinstance(e, RequestHead)]
+    assert [(h.target, h.http_version) for h in heads] == [
+        (b"/a", "1.1"),
+        (b"/b", "1.0"),
+        (b"/c", "1.1"),
+    ]
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_http_version_one_zero_and_one_one_heads_split_anywhere(feed: Any) -> None:
+    data = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+    events, _ = feed(data + b"GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + data)
+    heads = [e for e in events if isinstance(e, RequestHead)]
+    assert [h.http_version for h in heads] == ["1.1", "1.0", "1.1"]

@@ -17,7 +17,7 @@ the parser is dead after it and the connection must answer with its status and c
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, NamedTuple
 
 import httptools
 
@@ -32,39 +32,28 @@ __all__ = [
 ]
 
 
-class RequestHead:
-    """A request line and its header block."""
+class RequestHead(NamedTuple):
+    """A request line and its header block.
 
-    __slots__ = (
-        "expect_continue",
-        "headers",
-        "http_version",
-        "keep_alive",
-        "method",
-        "target",
-        "upgrade",
-    )
+    A named tuple so the parser can make one per request without a Python-level
+    ``__init__`` call (``_new_head``), and the connection can unpack it in one step.
+    """
 
-    def __init__(
-        self,
-        method: str,
-        target: bytes,
-        http_version: str,
-        headers: list[tuple[bytes, bytes]],
-        keep_alive: bool,
-        upgrade: bytes | None,
-        expect_continue: bool,
-    ) -> None:
-        self.method = method
-        self.target = target  # raw request-target: path and query, as sent
-        self.http_version = http_version
-        self.headers = headers  # names lower-cased, arrival order
-        self.keep_alive = keep_alive
-        self.upgrade = upgrade  # lower-cased Upgrade value when the request asks for one
-        self.expect_continue = expect_continue
+    method: str
+    target: bytes  # raw request-target: path and query, as sent
+    http_version: str
+    headers: list[tuple[bytes, bytes]]  # names lower-cased, arrival order
+    keep_alive: bool
+    upgrade: bytes | None  # lower-cased Upgrade value when the request asks for one
+    expect_continue: bool
 
     def __repr__(self) -> str:
         return f"RequestHead({self.method} {self.target!r} HTTP/{self.http_version})"
+
+
+# ``tuple.__new__`` with the fields in order: what ``RequestHead(...)`` does, minus the
+# generated Python ``__new__`` it would run first.
+_new_head: Final = tuple.__new__
 
 
 class BodyChunk:
@@ -148,6 +137,8 @@ _HEADER_OVERHEAD: Final = 4
 # limit. Like Node's llhttp binding, allow this many bytes of chunk framing per chunk; large
 # reads are fed in slices of this size so the check runs between them.
 _MAX_CHUNK_META: Final = 16 * 1024
+# What llhttp raises from ``feed_data`` (HttpParserUpgrade is not an HttpParserError).
+_PARSER_ERRORS: Final = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 
 
 class RequestParser:
@@ -167,6 +158,8 @@ class RequestParser:
         "_headers",
         "_host",
         "_host_count",
+        "_http11_line",
+        "_in_message",
         "_max_count",
         "_max_head",
         "_max_line",
@@ -197,6 +190,10 @@ class RequestParser:
         self._events: list[Event] = []
         #: True while a request head has begun arriving but is not complete yet.
         self.in_head = False
+        #: From a request's first byte until its message is complete.
+        self._in_message = False
+        #: The message beginning at the start of this feed has an " HTTP/1.1" request line.
+        self._http11_line = False
         self._dead = False
         # Chunked-body accounting (see ``_MAX_CHUNK_META``); ``_messages`` counts request
         # heads so a slice that began in another message is not charged to this one.
@@ -234,8 +231,26 @@ class RequestParser:
         if self._dead or self.upgraded:
             return []
         events = self._events = []
+        if not self._in_message:
+            # httptools formats the version string on every ``get_http_version()`` call,
+            # which costs more than llhttp's whole parse of a small request. At a message
+            # boundary this data starts with the next request line, so a line that ends in
+            # " HTTP/1.1" answers for that request (llhttp refuses the head otherwise).
+            eol = data.find(b"\r\n")
+            self._http11_line = eol > 9 and data.startswith(b" HTTP/1.1", eol - 9)
         if len(data) <= _MAX_CHUNK_META:
-            self._feed(data)
+            if self._chunked:
+                self._feed(data)
+            else:
+                # The usual read (one or more whole small requests): llhttp straight away;
+                # no chunked body was in progress, so there is no chunk framing to count.
+                try:
+                    self._parser.feed_data(data)
+                except _PARSER_ERRORS as exc:
+                    self._on_parser_error(data, exc)
+                else:
+                    if self.in_head:
+                        self._count_head_bytes(len(data))
             return events
         for start in range(0, len(data), _MAX_CHUNK_META):
             self._feed(data[start : start + _MAX_CHUNK_META])
@@ -249,25 +264,11 @@ class RequestParser:
         messages, body_bytes, header_bytes = self._messages, self._body_bytes, self._header_bytes
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            self._on_upgrade(data, exc)
-        except httptools.HttpParserCallbackError as exc:
-            cause = exc.__context__ or exc.__cause__
-            if isinstance(cause, _Reject):
-                self._fail(cause.status, cause.reason)
-            else:  # an unexpected error in a callback is a bug here: surface it
-                raise
-        except httptools.HttpParserInvalidURLError as exc:
-            self._fail(400, f"Invalid request target: {_describe(exc)}")
-        except httptools.HttpParserInvalidMethodError as exc:
-            self._fail(400, f"Invalid request method: {_describe(exc)}")
-        except httptools.HttpParserError as exc:
-            self._fail(400, f"Invalid HTTP request: {_describe(exc)}")
+        except _PARSER_ERRORS as exc:
+            self._on_parser_error(data, exc)
         else:
             if self.in_head:
-                self._head_bytes += len(data)
-                if self._head_bytes > self._max_head + self._max_line:
-                    self._fail(431, "Request header block too large")
+                self._count_head_bytes(len(data))
             elif self._chunked and self._messages == messages:
                 # Bytes that were neither body nor trailer fields are chunk framing.
                 framing = len(data) - (self._body_bytes - body_bytes)
@@ -277,11 +278,34 @@ class RequestParser:
                         400, f"Chunk extensions too long (limit {_MAX_CHUNK_META} bytes per chunk)"
                     )
 
+    def _count_head_bytes(self, size: int) -> None:
+        """A head still arriving: bound it by bytes (its fields are checked once complete)."""
+        self._head_bytes += size
+        if self._head_bytes > self._max_head + self._max_line:
+            self._fail(431, "Request header block too large")
+
+    def _on_parser_error(self, data: bytes, exc: Exception) -> None:
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            self._on_upgrade(data, exc)
+        elif isinstance(exc, httptools.HttpParserCallbackError):
+            cause = exc.__context__ or exc.__cause__
+            if isinstance(cause, _Reject):
+                self._fail(cause.status, cause.reason)
+            else:  # an unexpected error in a callback is a bug here: surface it
+                raise  # the exception being handled by ``feed``
+        elif isinstance(exc, httptools.HttpParserInvalidURLError):
+            self._fail(400, f"Invalid request target: {_describe(exc)}")
+        elif isinstance(exc, httptools.HttpParserInvalidMethodError):
+            self._fail(400, f"Invalid request method: {_describe(exc)}")
+        else:
+            self._fail(400, f"Invalid HTTP request: {_describe(exc)}")
+
     # -- httptools callbacks -----------------------------------------------------------
 
     def on_message_begin(self) -> None:
         # Per-message fields were reset when the previous head completed (or in __init__).
         self.in_head = True
+        self._in_message = True
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -297,9 +321,13 @@ class RequestParser:
         self._header_bytes += len(name) + len(value)
         name = name.lower()
         self._headers.append((name, value))
-        special = _SPECIAL_HEADERS.get(name)
-        if special is not None:
-            self._special_header(special, value)
+        if name == b"host":  # in every HTTP/1.1 request: handled here without a call
+            self._host_count += 1
+            self._host = value
+        else:
+            special = _SPECIAL_HEADERS.get(name)
+            if special is not None:
+                self._special_header(special, value)
 
     def _host_is_valid(self) -> bool:
         """Check the Host value; the last valid one is remembered (clients repeat it)."""
@@ -337,12 +365,17 @@ class RequestParser:
     def on_headers_complete(self) -> None:
         self.in_head = False
         headers = self._headers
-        size = self._header_bytes + _HEADER_OVERHEAD * len(headers)
-        if size > self._max_head or len(headers) > self._max_count:
-            self._check_limits(size, len(headers))
+        count = len(headers)
+        size = self._header_bytes + _HEADER_OVERHEAD * count
+        if size > self._max_head or count > self._max_count:
+            self._check_limits(size, count)
         self._header_bytes = size
         parser = self._parser
-        version = parser.get_http_version()
+        if self._http11_line:  # the request line of this feed's first message (see feed)
+            self._http11_line = False
+            version = "1.1"
+        else:
+            version = parser.get_http_version()
         method = parser.get_method()
         if (
             version != "1.1"
@@ -362,17 +395,29 @@ class RequestParser:
             self._chunked = True
             self._chunk_meta = self._chunk_count = 0
         self._events.append(
-            RequestHead(
-                _METHOD_NAMES.get(method) or method.decode("ascii"),
-                self._url,
-                version,
-                self._headers,
-                parser.should_keep_alive(),
-                upgrade,
-                self._expect,
+            _new_head(
+                RequestHead,
+                (
+                    _METHOD_NAMES.get(method) or method.decode("ascii"),
+                    self._url,
+                    version,
+                    headers,
+                    parser.should_keep_alive(),
+                    upgrade,
+                    self._expect,
+                ),
             )
         )
-        self._reset_head()  # ready for the next message; trailers count separately
+        # Ready for the next message (what ``_reset_head`` does, inline on this hot path);
+        # trailers count separately.
+        self._url = b""
+        self._headers = []
+        self._head_bytes = self._header_bytes = self._host_count = self._trailer_count = 0
+        self._host = b""
+        if self._transfer_encoding:
+            self._transfer_encoding = []
+        self._content_length = self._expect = False
+        self._upgrade = None
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
@@ -383,6 +428,7 @@ class RequestParser:
 
     def on_message_complete(self) -> None:
         self._chunked = False
+        self._in_message = False
         self._events.append(MESSAGE_COMPLETE)
 
     # -- checks llhttp leaves to us --------------------------------------------------

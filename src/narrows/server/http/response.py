@@ -148,7 +148,7 @@ def encode_head(
             parts += (name, b": ", value, b"\r\n")
             if kind:
                 if kind == _CONTENT_LENGTH:
-                    content_length = _parse_content_length(value)
+                    content_length = int(value) if value.isdigit() else _parse_content_length(value)
                 elif kind == _TRANSFER_ENCODING:
                     chunked = True
                 elif kind == _CONNECTION:
@@ -165,17 +165,20 @@ def encode_head(
         raise InvalidResponse(f"Expected headers as (bytes, bytes) pairs: {exc}") from None
     if (
         body_length is not None
-        and content_length is None
+        and (content_length is None or content_length == body_length)
         and not chunked
         and not method_head
         and not want_trailers
         and status >= 200
         and status != 204
         and status != 304
-    ):  # the usual case: one body message, framed by a Content-Length we add
+    ):  # the usual case: one body message, framed by its Content-Length (ours if none given)
         framing = LENGTH
-        content_length = body_length
-        parts.append(_CONTENT_LENGTH_LINES.get(body_length) or _content_length_line(body_length))
+        if content_length is None:
+            content_length = body_length
+            parts.append(
+                _CONTENT_LENGTH_LINES.get(body_length) or _content_length_line(body_length)
+            )
     else:
         framing = _framing(
             status, method_head, http11, chunked, content_length, body_length, want_trailers

@@ -47,6 +47,7 @@ class Server:
         self._servers: list[asyncio.AbstractServer] = []
         self._signal_count = 0
         self._previous_handlers: dict[int, Any] = {}
+        self._ctx: ProtocolContext | None = None
 
     # -- entry points -------------------------------------------------------------------
 
@@ -115,7 +116,8 @@ class Server:
                 s if isinstance(s, BoundSocket) else BoundSocket(s, _endpoint_of(s))
                 for s in sockets
             ]
-        ctx = ProtocolContext(state)
+        ctx = self._ctx = ProtocolContext(state)
+        ctx.date.start(loop)
 
         def factory() -> HTTPProtocol:
             return HTTPProtocol(ctx, loop)
@@ -171,6 +173,8 @@ class Server:
                 await asyncio.wait_for(server.wait_closed(), 1.0)
             except (TimeoutError, Exception):
                 pass
+        if self._ctx is not None:
+            self._ctx.date.stop()
         for item in self.bound:
             if item.created_path:
                 try:

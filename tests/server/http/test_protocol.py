@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
+import time
 from typing import Any
 
 import pytest
 
 from narrows.server.config import Config
+from narrows.server.http.date import DateHeader
 from tests.server.http.fakes import Connection, parse_responses
 
 GET = b"GET /path?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n"
@@ -866,3 +869,23 @@ async def test_cancelling_a_suspended_app_reaches_it() -> None:
     await asyncio.wait_for(cancelled.wait(), 5)
     await conn.settle()
     assert conn.state.tasks == set()
+
+
+async def test_date_header_ticks_once_a_second_on_the_loop() -> None:
+    # A running server refreshes the Date line from a loop timer; responses read it.
+    date = DateHeader()
+    loop = asyncio.get_running_loop()
+    date.start(loop)
+    try:
+        assert date.ticking
+        first = date.value
+        parsed = email.utils.parsedate_to_datetime(first[6:-2].decode())
+        assert abs(parsed.timestamp() - time.time()) < 2
+        deadline = time.monotonic() + 3
+        while date.value == first and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert date.value != first  # the timer moved it on to the next second
+        assert date.value == date.line()
+    finally:
+        date.stop()
+    assert not date.ticking

@@ -263,6 +263,7 @@ class RequestResponseCycle:
     def _send_body(self, body: bytes, more: bool) -> None:
         if self.phase is _START_RECEIVED:  # the head goes out with the first body bytes
             conn = self.conn
+            date = conn.date
             prefix, framing, self.keep_alive, self._content_length = encode_head(
                 self._status,
                 self._headers,
@@ -271,7 +272,7 @@ class RequestResponseCycle:
                 self.method_head,
                 None if more else len(body),
                 self._trailers,
-                conn.date.line(),
+                date.value if date.ticking else date.line(),
                 conn.server_line,
             )
             self._framing = framing

@@ -325,16 +325,13 @@ class HTTPProtocol(asyncio.Protocol):
         if self.conn_state is not _OPEN:
             self._receiving = None
             return None  # shutting down: no new requests on this connection
-        upgrade = head.upgrade
+        method, target, http_version, headers, keep_alive, upgrade, expect_continue = head
         if upgrade is not None and (
-            upgrade == b"websocket"
-            and head.method == "GET"
-            and self.ctx.websocket_class is not None
+            upgrade == b"websocket" and method == "GET" and self.ctx.websocket_class is not None
         ):
             self._upgrade_head = head
             self._receiving = None
             return None
-        target = head.target
         if target[:1] == b"/":
             raw_path, _, query = target.partition(b"?")
         else:
@@ -344,26 +341,24 @@ class HTTPProtocol(asyncio.Protocol):
             path = unquote(path)
         client, scheme = self.client, self.scheme
         if self.peer_trusted:
-            client, scheme = self.ctx.proxy.resolve(head.headers, client, scheme, peer_trusted=True)
+            client, scheme = self.ctx.proxy.resolve(headers, client, scheme, peer_trusted=True)
         scope = {
             "type": "http",
             "asgi": self._asgi,
-            "http_version": head.http_version,
-            "method": head.method,
+            "http_version": http_version,
+            "method": method,
             "scheme": scheme,
             "path": path,
             "raw_path": raw_path,
             "query_string": query,
             "root_path": self._root_path,
-            "headers": head.headers,
+            "headers": headers,
             "client": client,
             "server": self.server,
             "state": self._lifespan_state.copy(),
             "extensions": self._extensions,
         }
-        cycle = RequestResponseCycle(
-            self, scope, head.keep_alive and upgrade is None, head.expect_continue
-        )
+        cycle = RequestResponseCycle(self, scope, keep_alive and upgrade is None, expect_continue)
         cycles = self._cycles
         cycles.append(cycle)
         self._receiving = cycle

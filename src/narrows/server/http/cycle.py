@@ -280,22 +280,23 @@ class RequestResponseCycle:
         else:
             prefix = b""
             framing = self._framing
-        if framing is CHUNKED:
+        if framing is LENGTH:  # the usual case first
+            content_length = self._content_length
+            assert content_length is not None
+            if self.bytes_sent + len(body) > content_length:
+                if prefix:  # nothing was written yet: a clean 500 is still possible
+                    self.phase = _START_RECEIVED
+                raise InvalidResponse(
+                    f"Response body longer than its Content-Length ({content_length} bytes)"
+                )
+            data = body
+        elif framing is CHUNKED:
             data = encode_chunk(body) if body else b""
             if not more and not self._trailers:
                 data += LAST_CHUNK
         elif framing is NO_BODY:
             data = b""
-        else:
-            if framing is LENGTH:
-                assert self._content_length is not None
-                if self.bytes_sent + len(body) > self._content_length:
-                    if prefix:  # nothing was written yet: a clean 500 is still possible
-                        self.phase = _START_RECEIVED
-                    raise InvalidResponse(
-                        f"Response body longer than its Content-Length "
-                        f"({self._content_length} bytes)"
-                    )
+        else:  # CLOSE: the body as it comes, ended by closing the connection
             data = body
         self.bytes_sent += len(body)
         if prefix or data:

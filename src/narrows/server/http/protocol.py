@@ -168,7 +168,8 @@ class HTTPProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._idle_since = None
         start: RequestResponseCycle | None = None
-        for event in self.parser.feed(data):
+        parser = self.parser
+        for event in parser.feed(data):
             kind = type(event)
             if kind is RequestHead:
                 start = self._on_head(event) or start  # type: ignore[arg-type]
@@ -185,9 +186,9 @@ class HTTPProtocol(asyncio.Protocol):
             # Started after the whole batch: a request that arrived complete is complete
             # when the application first runs (which may finish it right here).
             self._run(start)
-        if self.parser.upgraded:
+        if parser.upgraded:
             self._on_upgrade()
-        elif self.parser.in_head and self._header_timer is None:
+        elif parser.in_head and self._header_timer is None:
             self._header_timer = self.loop.call_later(
                 self.config.header_timeout, self._on_header_timeout
             )

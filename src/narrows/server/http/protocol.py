@@ -135,6 +135,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._upgrade_head: RequestHead | None = None
         self._pending_error: ProtocolError | None = None
         self._keepalive_timer: asyncio.TimerHandle | None = None
+        self._scope_template: dict[str, Any] = {}  # made in connection_made
         # Read on every request: kept as plain attributes.
         config = self.config
         self._asgi = ctx.asgi
@@ -163,6 +164,25 @@ class HTTPProtocol(asyncio.Protocol):
             self.scheme = "https"
         if self.ctx.proxy.enabled:
             self.peer_trusted = self.ctx.proxy.is_trusted(self.client[0] if self.client else None)
+        # Every request scope of this connection starts as a copy of this one: copying a
+        # dict whose keys are all in place, then replacing values, is cheaper than building
+        # a 14-key dict per request.
+        self._scope_template = {
+            "type": "http",
+            "asgi": self._asgi,
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": self.scheme,
+            "path": "/",
+            "raw_path": b"/",
+            "query_string": b"",
+            "root_path": self._root_path,
+            "headers": [],
+            "client": self.client,
+            "server": self.server,
+            "state": None,
+            "extensions": self._extensions,
+        }
         self._start_keepalive_timer()
 
     def data_received(self, data: bytes) -> None:
@@ -340,25 +360,18 @@ class HTTPProtocol(asyncio.Protocol):
         path = raw_path.decode("latin-1")
         if "%" in path:
             path = unquote(path)
-        client, scheme = self.client, self.scheme
+        scope = self._scope_template.copy()
+        scope["http_version"] = http_version
+        scope["method"] = method
+        scope["path"] = path
+        scope["raw_path"] = raw_path
+        scope["query_string"] = query
+        scope["headers"] = headers
+        scope["state"] = self._lifespan_state.copy()
         if self.peer_trusted:
-            client, scheme = self.ctx.proxy.resolve(headers, client, scheme, peer_trusted=True)
-        scope = {
-            "type": "http",
-            "asgi": self._asgi,
-            "http_version": http_version,
-            "method": method,
-            "scheme": scheme,
-            "path": path,
-            "raw_path": raw_path,
-            "query_string": query,
-            "root_path": self._root_path,
-            "headers": headers,
-            "client": client,
-            "server": self.server,
-            "state": self._lifespan_state.copy(),
-            "extensions": self._extensions,
-        }
+            scope["client"], scope["scheme"] = self.ctx.proxy.resolve(
+                headers, self.client, self.scheme, peer_trusted=True
+            )
         cycle = RequestResponseCycle(self, scope, keep_alive and upgrade is None, expect_continue)
         cycles = self._cycles
         cycles.append(cycle)

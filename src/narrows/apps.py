@@ -16,4 +16,6 @@ class NarrowsConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing the module registers its checks with Django's check framework.
-        from narrows import checks  # noqa: F401
+        from narrows import checks
+
+        checks.warn_about_per_process_layers()

@@ -8,11 +8,17 @@ narrows.E002   ``ASGI_APPLICATION`` cannot be imported (the message says what fa
 narrows.W001   ``"narrows"`` is listed after ``"django.contrib.staticfiles"``, so
                ``manage.py runserver`` would be staticfiles' WSGI server, not narrows'
 =============  ===========================================================================
+
+``warn_about_per_process_layers()`` runs when the app is ready: under ``narrows --workers N``
+(N > 1) it logs one warning, from the first worker, for each channel layer that lives inside
+one process (the in-memory layer), since groups then split across the workers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.apps import AppConfig, apps
@@ -88,3 +94,36 @@ def check_app_order(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> l
             id="narrows.W001",
         )
     ]
+
+
+def warn_about_per_process_layers(environ: Mapping[str, str] = os.environ) -> bool:
+    """Warn (once per server: only worker number 1 does) when ``--workers N`` serves a
+    channel layer that cannot reach the other workers; True if it warned."""
+    try:
+        workers = int(environ.get("NARROWS_WORKERS") or 1)
+    except ValueError:
+        return False
+    if workers <= 1 or environ.get("NARROWS_WORKER_NUMBER") != "1":
+        return False
+    from narrows.layers.inmemory import InMemoryChannelLayer
+
+    warned = False
+    for alias, layer in (getattr(settings, "CHANNEL_LAYERS", None) or {}).items():
+        backend = layer.get("BACKEND") if isinstance(layer, Mapping) else None
+        if not isinstance(backend, str):
+            continue
+        try:
+            per_process = issubclass(import_string(backend), InMemoryChannelLayer)
+        except Exception:  # a bad BACKEND is get_channel_layer()'s error to report
+            continue
+        if per_process:
+            logging.getLogger("narrows.layers").warning(
+                "--workers %d with the in-memory channel layer: each worker process has its "
+                "own, so a group_send reaches only the clients of the worker that sent it. "
+                'Set CHANNEL_LAYERS["%s"]["BACKEND"] = "narrows.layers.redis.RedisChannelLayer" '
+                "(with CONFIG hosts) to share groups between workers, or serve one process.",
+                workers,
+                alias,
+            )
+            warned = True
+    return warned

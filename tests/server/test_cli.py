@@ -82,6 +82,8 @@ FLAGS = [
     (["--access-log", "-"], "access_log", "-"),
     (["--access_log", "/var/log/a.log"], "access_log", "/var/log/a.log"),
     (["--log-fmt", "%(message)s"], "log_fmt", "%(message)s"),
+    (["--log-config", "logging.json"], "log_config", "logging.json"),
+    (["--log_config", "l.ini"], "log_config", "l.ini"),
     (["--log_fmt", "%(levelname)s"], "log_fmt", "%(levelname)s"),
     (["-s", "myserver"], "server_name", "myserver"),
     (["--server-name", "other"], "server_name", "other"),

@@ -3,7 +3,9 @@
     127.0.0.1:52100 - - [22/Nov/2026:01:02:03] "GET /path" 200 12
     127.0.0.1:52102 - - [22/Nov/2026:01:02:04] "WSCONNECT /ws/chat/" - -
 
-Written to a file (appended) or to stdout (``--access-log -``); off unless asked for.
+Written to a file (appended) or to stdout (``--access-log -``); off unless asked for. Without
+``--access-log``, the lines go to the ``narrows.access`` logger at INFO when a logging setup
+(``--log-config``, Django's ``LOGGING``) gave that logger a handler.
 Control characters, quotes and backslashes in the request fields are escaped (``\\xNN``)
 so a crafted path cannot forge a log line. A log file that cannot be opened or written is
 reported once on the ``narrows.server`` logger and never takes the server down.
@@ -45,13 +47,17 @@ def format_client(client: Address | None) -> str:
 
 
 class AccessLog:
-    """``AccessLog(path)``: ``path`` is a file name, ``"-"`` for stdout, or a stream."""
+    """``AccessLog(path)``: ``path`` is a file name, ``"-"`` for stdout, a stream, or a
+    ``logging.Logger`` (each line is an INFO record, without its newline)."""
 
-    def __init__(self, target: str | TextIO) -> None:
+    def __init__(self, target: str | TextIO | logging.Logger) -> None:
         self._target = target
         self._stream: TextIO | None = None
+        self._logger = target if isinstance(target, logging.Logger) else None
         self._failed = False
-        if isinstance(target, str):
+        if isinstance(target, logging.Logger):
+            self._owned = False
+        elif isinstance(target, str):
             self._owned = target != "-"
             self._open()
         else:
@@ -83,10 +89,13 @@ class AccessLog:
         self._write(format_client(client), f"{event} {escape(path)}", "-", "-")
 
     def _write(self, host: str, request: str, status: str, length: str) -> None:
+        date = datetime.datetime.now().strftime("%d/%b/%Y:%H:%M:%S")
+        if self._logger is not None:
+            self._logger.info('%s - - [%s] "%s" %s %s', host, date, request, status, length)
+            return
         stream = self._stream
         if stream is None:
             return
-        date = datetime.datetime.now().strftime("%d/%b/%Y:%H:%M:%S")
         line = f'{host} - - [{date}] "{request}" {status} {length}\n'
         try:
             stream.write(line)

@@ -9,6 +9,7 @@ every long option is accepted with dashes or underscores (``--websocket_timeout`
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import sys
 from collections.abc import Sequence
@@ -31,6 +32,8 @@ _TUPLE_FIELDS = {
 
 def _default(name: str) -> str:
     value = getattr(_DEFAULTS, name)
+    if value == "":
+        return "''"
     if isinstance(value, tuple):
         return ",".join(map(str, value)) or "none"
     return "none" if value is None else str(value)
@@ -56,6 +59,19 @@ def _comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+#: Attribute on an argparse action: its underscore spellings (accepted, not shown in help).
+_ALIASES = "narrows_aliases"
+
+
+def spellings(flag: str) -> list[str]:
+    """``flag`` and its twin: ``--http-timeout`` and ``--http_timeout`` (Daphne's style)."""
+    if not flag.startswith("--"):
+        return [flag]
+    body = flag[2:]
+    dashed, underscored = "--" + body.replace("_", "-"), "--" + body.replace("-", "_")
+    return [dashed] if dashed == underscored else [dashed, underscored]
+
+
 class _Group:
     """Adds options to an argparse group, registering dash and underscore spellings."""
 
@@ -65,20 +81,42 @@ class _Group:
     def add(self, *flags: str, help: str, default_of: str | None = None, **kw: Any) -> None:
         names: list[str] = []
         for flag in flags:
-            variants = [flag]
-            if flag.startswith("--"):
-                body = flag[2:]
-                variants += ["--" + body.replace("_", "-"), "--" + body.replace("-", "_")]
-            names += [v for v in variants if v not in names]
+            names += [name for name in spellings(flag) if name not in names]
         if default_of is not None:
             help = f"{help} (default: {_default(default_of)})"
-        self.group.add_argument(*names, help=help, **kw)
+        if "metavar" not in kw and "choices" not in kw and kw.get("action") is None:
+            kind = kw.get("type")
+            kw["metavar"] = "N" if kind is int else "SECONDS" if kind is not None else None
+        action = self.group.add_argument(*names, help=help, **kw)
+        shown = {flag.replace("_", "-") if flag.startswith("--") else flag for flag in flags}
+        setattr(action, _ALIASES, [name for name in names if name not in shown])
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _HelpFormatter(argparse.HelpFormatter):
+    """Lists each option once, by its dashed spellings (the underscore twins still work)."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        hidden = getattr(action, _ALIASES, ())
+        if not hidden:
+            return super()._format_action_invocation(action)
+        shown = copy.copy(action)
+        shown.option_strings = [s for s in action.option_strings if s not in hidden]
+        return super()._format_action_invocation(shown)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:  # laid out by hand (the epilog's command list)
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="narrows",
-        description="HTTP/1.1 and WebSocket ASGI server (Daphne-compatible command line).",
+        usage="narrows [options] module.path:application",
+        description="HTTP/1.1 and WebSocket ASGI server (Daphne-compatible command line). "
+        "Every long option is also accepted with underscores (--http_timeout).",
+        epilog=epilog,
+        formatter_class=_HelpFormatter,
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("--version", action="version", version=f"narrows {__version__}")
@@ -128,7 +166,14 @@ def _socket_options(g: _Group) -> None:
         metavar="ADDRESS",
         help="TCP address to listen on (default 127.0.0.1 when no endpoint is given)",
     )
-    g.add("-p", "--port", dest="port", type=int, help="TCP port to listen on (default 8000)")
+    g.add(
+        "-p",
+        "--port",
+        dest="port",
+        type=int,
+        metavar="PORT",
+        help="TCP port to listen on (default 8000)",
+    )
     g.add(
         "-u",
         "--unix-socket",
@@ -235,7 +280,19 @@ def _logging_options(g: _Group) -> None:
         metavar="PATH",
         help="write an access log to PATH, or '-' for stdout (default: off)",
     )
-    g.add("--log-fmt", dest="log_fmt", metavar="FORMAT", help="logging format string")
+    g.add(
+        "--log-fmt",
+        dest="log_fmt",
+        metavar="FORMAT",
+        help="logging format string (default: '%%(asctime)-15s %%(levelname)-8s %%(message)s')",
+    )
+    g.add(
+        "--log-config",
+        dest="log_config",
+        metavar="FILE",
+        help="logging configuration: dictConfig as .json or .yaml, or an INI fileConfig "
+        "(replaces -v and --log-fmt)",
+    )
     g.add(
         "-s",
         "--server-name",
@@ -438,8 +495,8 @@ def _websocket_options(g: _Group) -> None:
     )
 
 
-def build_config(argv: Sequence[str] | None = None) -> Config:
-    parser = build_parser()
+def build_config(argv: Sequence[str] | None = None, epilog: str | None = None) -> Config:
+    parser = build_parser(epilog)
     namespace = parser.parse_args(argv)
     values: dict[str, Any] = vars(namespace)
     application = values.pop("application", None)
@@ -455,8 +512,9 @@ def build_config(argv: Sequence[str] | None = None) -> Config:
     return Config(**values)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    config = build_config(argv)
+def main(argv: Sequence[str] | None = None, epilog: str | None = None) -> None:
+    """Serve; ``epilog`` ends ``--help`` (the top-level command lists its other commands)."""
+    config = build_config(argv, epilog)
     from narrows.server.main import run
 
     sys.exit(run(config))

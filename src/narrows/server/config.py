@@ -61,6 +61,8 @@ class Config:
     verbosity: int = 1  # -v: 0 warnings, 1 info, 2 debug, 3 debug + asyncio debug
     access_log: str | None = None  # path, or "-" for stdout; None means off
     log_fmt: str = "%(asctime)-15s %(levelname)-8s %(message)s"
+    #: A logging config file (dictConfig JSON/YAML or fileConfig INI) replacing the above.
+    log_config: str | None = None
     server_name: str | None = "narrows"  # "Server" response header; None: no header
 
     # -- proxies ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 ``startup()`` runs the application's lifespan scope until it reports startup complete or
 failed; the ``state`` dict it fills is shared (shallow-copied) into every request scope.
 With ``auto`` an application that raises before answering the startup event is taken not
-to support lifespan, logged once and served anyway; with ``on`` that is a failure. A
+to support lifespan, logged once at DEBUG and served anyway; with ``on`` that is a failure. A
 ``lifespan.startup.failed`` message always fails startup, and the server exits non-zero
 with the application's message.
 """
@@ -68,7 +68,8 @@ class Lifespan:
         except BaseException as exc:
             if not self._startup_done.is_set() and self.mode == "auto":
                 self._unsupported = True
-                logger.info("ASGI 'lifespan' protocol appears unsupported (%r).", exc)
+                # An application without lifespan support is normal (Django's is one).
+                logger.debug("ASGI 'lifespan' protocol appears unsupported (%r).", exc)
             else:
                 self._failure = self._failure or f"Exception in 'lifespan' protocol: {exc!r}"
                 logger.error("Exception in 'lifespan' protocol", exc_info=exc)

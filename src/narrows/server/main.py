@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sys
 from collections.abc import Callable
 
 from narrows.server.app_loader import AppLoadError
 from narrows.server.config import Config
 from narrows.server.endpoints import EndpointError
-from narrows.server.logs import configure_logging
+from narrows.server.logs import LogConfigError, configure_logging
 from narrows.server.server import Server
 from narrows.server.tls import TLSConfigError
 from narrows.types import ASGIApp
@@ -42,7 +43,11 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 def run(config: Config, app: ASGIApp | None = None) -> int:
-    configure_logging(config.verbosity, config.log_fmt)
+    try:
+        configure_logging(config.verbosity, config.log_fmt, config.log_config)
+    except LogConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
     if (config.workers > 1 or config.reload) and app is None:
         try:
             supervisor = importlib.import_module("narrows.server.supervisor")

@@ -23,6 +23,7 @@ from narrows.server.config import Config
 from narrows.server.endpoints import BoundSocket, Endpoint, bind_all, config_endpoints
 from narrows.server.http.protocol import HTTPProtocol, ProtocolContext
 from narrows.server.lifespan import Lifespan, LifespanFailure
+from narrows.server.logs import configured_access_logger
 from narrows.server.state import ServerState
 from narrows.types import ASGIApp
 
@@ -71,6 +72,8 @@ class Server:
         state = self.state = ServerState(config=self.config, app=app)
         if self.config.access_log is not None:
             state.access_log = AccessLog(self.config.access_log)
+        elif (access_logger := configured_access_logger()) is not None:
+            state.access_log = AccessLog(access_logger)
         lifespan = Lifespan(app, self.config.lifespan, state.lifespan_state)
         try:
             await lifespan.startup()

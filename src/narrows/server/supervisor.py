@@ -113,6 +113,7 @@ class Supervisor:
     boot_failed: bool = False
     watcher: ChangeWatcher | None = None
     exit_code: int = 0
+    spawned: int = 0  # workers started so far; each new one gets the next number
 
     def __post_init__(self) -> None:
         self.target = max(1, self.config.workers)
@@ -166,9 +167,10 @@ class Supervisor:
 
     def _spawn(self, now: float, replaces: Worker | None = None) -> Worker:
         ours, theirs = socket.socketpair()
+        self.spawned += 1
         process = self._context.Process(
             target=workers.worker_main,
-            args=(self.config, self.listeners, theirs),
+            args=(self.config, self.listeners, theirs, self.spawned),
             name="narrows-worker",
         )
         process.start()

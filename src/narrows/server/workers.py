@@ -35,6 +35,10 @@ from narrows.server.server import Server
 
 logger = logging.getLogger("narrows.server.workers")
 
+#: Environment variables every worker process sets before importing the application.
+WORKERS_ENV = "NARROWS_WORKERS"
+WORKER_NUMBER_ENV = "NARROWS_WORKER_NUMBER"
+
 READY = b"R"
 HEARTBEAT = b"."
 RECYCLE = b"M"
@@ -57,14 +61,22 @@ def request_limit(config: Config) -> int | None:
 
 
 def worker_main(
-    config: Config, listeners: Sequence[tuple[socket.socket, Endpoint]], channel: socket.socket
+    config: Config,
+    listeners: Sequence[tuple[socket.socket, Endpoint]],
+    channel: socket.socket,
+    number: int = 1,
 ) -> None:
-    """Entry point of a worker process (the ``multiprocessing.Process`` target)."""
+    """Entry point of a worker process (the ``multiprocessing.Process`` target); ``number``
+    counts the workers the supervisor started (1 for the first)."""
+    # For the application side, which never sees the Config (narrows.apps warns once, from
+    # worker 1, about a channel layer that cannot span processes).
+    os.environ[WORKERS_ENV] = str(config.workers)
+    os.environ[WORKER_NUMBER_ENV] = str(number)
     # Own process group: Ctrl+C in a terminal signals the whole foreground group; only the
     # supervisor must get it, so that each worker receives exactly one SIGTERM (a second
     # signal means "stop draining, close now" to the server).
     os.setpgid(0, 0)
-    configure_logging(config.verbosity, config.log_fmt)
+    configure_logging(config.verbosity, config.log_fmt, config.log_config)
     channel.setblocking(False)
     # --max-requests is the supervisor's business here: it starts the replacement first.
     server = Server(config.replace(max_requests=None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +33,13 @@ def require_binary(name: str, *candidates: str) -> str:
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for children that tests send SIGINT (Ctrl+C) to: a suite started with
+    SIGINT ignored (``cmd &`` in a script, some CI runners) passes the ignore on to every
+    child, which would then never see the signal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def free_port() -> int:
@@ -85,6 +93,7 @@ def narrows_process(
         env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=default_sigint,
     )
     try:
         if port is not None:

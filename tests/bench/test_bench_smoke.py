@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import IN_CI, ROOT
+from tests.helpers import IN_CI, ROOT, default_sigint
 
 BENCH_PYTHON = ROOT / ".bench-venv" / "bin" / "python"
 PEERS = BENCH_PYTHON.exists()
@@ -68,6 +68,7 @@ def runs() -> Iterator[tuple[dict[str, str], Interrupted]]:
          "--servers", SERVERS[-1]],
         cwd=ROOT, env={**os.environ, name: value}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=default_sigint,
     )  # fmt: skip
     results = {}
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from websockets.sync.client import ClientConnection, connect, unix_connect
 
-from tests.helpers import ROOT, free_port, wait_for_port
+from tests.helpers import ROOT, default_sigint, free_port, wait_for_port
 
 DEPLOY = ROOT / "deploy"
 HERE = Path(__file__).resolve().parent
@@ -176,6 +176,7 @@ def started(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=new_session,
+            preexec_fn=default_sigint,
         )
     LOGS[proc.pid] = log
     try:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from tests.helpers import ROOT, wait_for_port
+from tests.helpers import ROOT, default_sigint, wait_for_port
 
 CHAT_DIR = ROOT / "examples" / "chat"
 
@@ -48,6 +48,7 @@ class Process:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # the autoreloader's child goes down with it
+            preexec_fn=default_sigint,
         )
 
     def output(self) -> str:

@@ -42,7 +42,14 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.new_event_loop
 
 
-def run(config: Config, app: ASGIApp | None = None) -> int:
+def run(
+    config: Config,
+    app: ASGIApp | None = None,
+    *,
+    on_start: Callable[[Callable[[], None]], None] | None = None,
+) -> int:
+    """Serve ``config`` until stopped; the exit status. ``on_start`` (one process only) is
+    given a function any thread may call to stop the server as SIGTERM would."""
     try:
         configure_logging(config.verbosity, config.log_fmt, config.log_config)
     except LogConfigError as exc:
@@ -58,7 +65,15 @@ def run(config: Config, app: ASGIApp | None = None) -> int:
     try:
         factory = loop_factory(config.loop)
         with asyncio.Runner(loop_factory=factory, debug=config.verbosity >= 3) as runner:
-            return runner.run(Server(config, app).serve())
+            server = Server(config, app)
+            if on_start is not None:
+                loop = runner.get_loop()
+
+                def stop() -> None:
+                    loop.call_soon_threadsafe(server.handle_exit)
+
+                on_start(stop)
+            return runner.run(server.serve())
     except (AppLoadError, EndpointError, TLSConfigError, LoopUnavailable) as exc:
         logger.error("%s", exc)
         return 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime
 import os
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
@@ -30,6 +32,11 @@ else:
     from django.core.management.commands.runserver import (  # type: ignore[assignment]
         Command as RunserverCommand,
     )
+
+
+#: Seconds a code change waits for open connections to close before Django restarts.
+RELOAD_CLOSE_TIMEOUT = 2.0
+RELOAD_RECEIVER = "narrows.runserver.close_before_reload"
 
 
 class Command(RunserverCommand):
@@ -102,10 +109,28 @@ class Command(RunserverCommand):
 
         # Under the autoreloader this runs in a thread of the child process, where the
         # server cannot install signal handlers; Ctrl+C then ends the child's main thread.
+        stops: list[Callable[[], None]] = []
+        stopped = threading.Event()
+
+        def close_before_reload(**kwargs: Any) -> None:
+            # Django ends this process right after: stop the server as SIGTERM would, so
+            # open WebSockets get close code 1012 (service restart), not a dropped TCP (1006).
+            for stop in stops:
+                try:
+                    stop()
+                except RuntimeError:  # the server's loop has already finished
+                    pass
+            stopped.wait(RELOAD_CLOSE_TIMEOUT)
+
+        autoreload.file_changed.connect(
+            close_before_reload, weak=False, dispatch_uid=RELOAD_RECEIVER
+        )
         try:
-            code = run(config, application)
+            code = run(config, application, on_start=stops.append)
         except KeyboardInterrupt:
             code = 0
+        finally:
+            stopped.set()
         if code:
             self.stderr.write(f"Error: the narrows server stopped with exit code {code}.")
             # sys.exit does not end the process from the reloader's thread.

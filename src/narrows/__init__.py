@@ -9,3 +9,10 @@ __version__ = "0.1.0"
 
 #: Alias of the channel layer consumers use unless they say otherwise (as in Channels).
 DEFAULT_CHANNEL_LAYER = "default"
+
+
+def install_as_channels() -> None:
+    """Make ``import channels`` / ``channels_redis`` give narrows (see narrows.channels_alias)."""
+    from narrows.channels_alias import install_as_channels as install
+
+    install()

@@ -11,12 +11,10 @@ headers in ``META``) instead of Channels' ``request=None``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib import auth as django_auth
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from django.middleware.csrf import CSRF_SESSION_KEY
 from django.utils.functional import LazyObject, empty
@@ -40,7 +38,13 @@ __all__ = [
     "logout",
 ]
 
-AnyUser = AbstractBaseUser | AnonymousUser
+if TYPE_CHECKING:
+    # Model modules need the app registry: imported lazily, so that this module (like
+    # Channels' auth) can be imported before django.setup(), e.g. by asgi.py.
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+    AnyUser = AbstractBaseUser | AnonymousUser
 
 
 def request_for_scope(scope: Scope) -> HttpRequest:
@@ -153,23 +157,33 @@ async def login(scope: Scope, user: AbstractBaseUser | None, backend: str | None
     session_of(scope)
     if user is None:
         user = scope.get("user")
-    if user is None or not getattr(user, "is_authenticated", False):
+    if user is None:
+        raise ValueError("User must be passed as an argument or must be present in the scope.")
+    if not getattr(user, "is_authenticated", False):
         raise ValueError(
-            "login() expected an authenticated user, as an argument or in scope['user'], "
-            f"got {user!r}"
+            "User must be passed as an argument or must be present in the scope: "
+            f"expected an authenticated user, got {user!r}"
         )
     await database_sync_to_async(_login_sync)(scope, user, backend)
 
 
 def _logout_sync(scope: Scope) -> None:
-    django_auth.logout(request_for_scope(scope))
+    user = scope.get("user")
+    if getattr(user, "is_authenticated", False):
+        django_auth.logout(request_for_scope(scope))
+    else:
+        # Nobody was logged in: no user_logged_out signal (as in Channels), just a fresh
+        # session. Django's own logout() would send the signal with user=None.
+        session_of(scope).flush()
     if "user" in scope:
+        from django.contrib.auth.models import AnonymousUser
+
         scope["user"] = AnonymousUser()
 
 
 async def logout(scope: Scope) -> None:
     """Flush the session and set ``scope["user"]`` to ``AnonymousUser``; sends
-    ``user_logged_out`` with the user who was logged in."""
+    ``user_logged_out`` with the user who was logged in, if somebody was."""
     session_of(scope)
     await database_sync_to_async(_logout_sync)(scope)
 

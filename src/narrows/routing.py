@@ -26,13 +26,14 @@ def _single(app: Any) -> ASGIApp:
 
 
 def _strip_root_path(path: str, root_path: str) -> str:
+    """``path`` without ``root_path`` (ASGI puts the mount point in both)."""
     if not root_path:
         return path
     prefix = root_path.rstrip("/")
     if path == prefix or path.startswith(prefix + "/"):
         return path[len(prefix) :]
-    # ASGI 3 servers include root_path in path; older ones (Daphne) do not: route as is.
-    return path
+    # A path outside the mount point matches nothing (as in Channels).
+    raise ValueError(f"No route found for path {path!r}: it is outside root_path {root_path!r}.")
 
 
 def get_default_application() -> Any:
@@ -78,15 +79,17 @@ class ProtocolTypeRouter:
             kind: _single(app) for kind, app in self.application_mapping.items()
         }
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # Routers return what the application returns (Channels does; tests rely on it).
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        kind = scope["type"]
         try:
-            application = self._apps[scope["type"]]
+            application = self._apps[kind]
         except KeyError:
             known = ", ".join(repr(k) for k in self._apps) or "none"
             raise ValueError(
-                f"No application configured for scope type {scope['type']!r} (configured: {known})"
+                f"No application configured for scope type {kind!r} (configured: {known})"
             ) from None
-        await application(scope, receive, send)
+        return await application(scope, receive, send)
 
 
 def _is_router(app: object) -> bool:
@@ -171,13 +174,11 @@ class URLRouter:
                 },
             }
             if not _is_router(route.callback):
-                await application(inner_scope, receive, send)
-                return
+                return await application(inner_scope, receive, send)
             try:
-                await application(inner_scope, receive, send)
+                return await application(inner_scope, receive, send)
             except Resolver404:
                 continue  # the nested router had no match: try our next route
-            return
         if not outermost:
             # Let the enclosing router try its next route, as Django's resolvers do.
             raise Resolver404({"path": relative, "tried": []})
@@ -193,7 +194,7 @@ class ChannelNameRouter:
             name: _single(app) for name, app in self.application_mapping.items()
         }
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         if "channel" not in scope:
             raise ValueError(
                 "ChannelNameRouter got a scope without a 'channel' key: expected a 'channel' "
@@ -207,4 +208,4 @@ class ChannelNameRouter:
                 f"No application configured for channel name {scope['channel']!r} "
                 f"(configured: {known})"
             ) from None
-        await application(scope, receive, send)
+        return await application(scope, receive, send)

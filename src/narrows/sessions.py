@@ -26,6 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase, UpdateError
 from django.contrib.sessions.exceptions import SessionInterrupted
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpResponseBase, parse_cookie
 from django.utils.functional import LazyObject
 from django.utils.http import http_date
@@ -52,12 +53,27 @@ _RESPONSE_START_TYPES = ("http.response.start", "websocket.accept", "websocket.h
 
 
 def _cookie_headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
-    # ``Morsel.OutputString()`` is the header value without the "Set-Cookie:" prefix
-    # (Channels used ``output(header="")``, which leaves a leading space in the value).
+    # ``Morsel.OutputString()`` is the header value without the "Set-Cookie:" prefix. The
+    # name is spelled as Channels spells it (its users compare headers byte for byte).
     return [
-        (b"set-cookie", morsel.OutputString().encode("latin-1"))
+        (b"Set-Cookie", morsel.OutputString().encode("latin-1"))
         for morsel in response.cookies.values()
     ]
+
+
+class InvalidSameSite(ValueError, AssertionError):
+    """A ``samesite`` other than "lax", "strict" or "none" (any case).
+
+    Django raises ``ValueError``, Channels an ``AssertionError``; this is both, so code
+    written for either keeps catching it.
+    """
+
+
+class SessionDeleted(SessionInterrupted, SuspiciousOperation):
+    """The session was deleted (a logout elsewhere) before this response saved it.
+
+    Django's ``SessionInterrupted`` and Channels' ``SuspiciousOperation`` at once.
+    """
 
 
 def _append_headers(message: Message, headers: Iterable[tuple[bytes, bytes]]) -> None:
@@ -110,6 +126,7 @@ class CookieMiddleware:
         # django-stubs narrows these more than Django does (floats, any-case SameSite).
         max_age_arg: Any = max_age
         samesite_arg: Any = samesite
+        _require_samesite(samesite)
         response.set_cookie(
             key,
             str(value),
@@ -136,8 +153,14 @@ class CookieMiddleware:
         names and for ``SameSite=None``, which browsers otherwise ignore)."""
         response = HttpResponseBase()
         samesite_arg: Any = samesite
+        _require_samesite(samesite)
         response.delete_cookie(key, path=path, domain=domain, samesite=samesite_arg)
         _append_headers(message, _cookie_headers(response))
+
+
+def _require_samesite(samesite: str | None) -> None:
+    if samesite is not None and str(samesite).lower() not in ("lax", "none", "strict"):
+        raise InvalidSameSite(f'samesite must be "lax", "none", or "strict", got {samesite!r}')
 
 
 class SessionLazyObject(LazyObject):  # type: ignore[type-arg]
@@ -208,7 +231,10 @@ class InstanceSessionWrapper:
             headers.extend(cookie_headers)
         else:
             vary = store.accessed
-        if vary and is_http and message["type"] == "http.response.start":
+        # Vary: Cookie only on a response that read the session and sets no cookie: that is
+        # the one shared caches (nginx, Varnish, CDNs) store by default and could serve to
+        # another user. Channels never sends it; a Set-Cookie response is not cached.
+        if vary and not headers and message["type"] == "http.response.start":
             headers.extend(_vary_cookie(message))
         if not headers:
             return message
@@ -256,7 +282,7 @@ class InstanceSessionWrapper:
         try:
             self.store.save()
         except UpdateError:
-            raise SessionInterrupted(
+            raise SessionDeleted(
                 "The request's session was deleted before the request completed. "
                 "The user may have logged out in a concurrent request, for example."
             )

@@ -106,7 +106,7 @@ async def test_sync_consumer_login_sends_cookie_with_handshake(alice: User) -> N
     await communicator.send_input({"type": "websocket.connect"})
     accept = await communicator.receive_output(5)
     assert accept["type"] == "websocket.accept"
-    cookies = b"; ".join(v for n, v in accept.get("headers", []) if n == b"set-cookie")
+    cookies = b"; ".join(v for n, v in accept.get("headers", []) if n.lower() == b"set-cookie")
     assert f"{django_settings.SESSION_COOKIE_NAME}=".encode() in cookies
     assert b"SameSite=Lax" in cookies
     assert await communicator.receive_from(5) == "alice"

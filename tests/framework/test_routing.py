@@ -229,19 +229,19 @@ async def test_url_router_strips_root_path() -> None:
     assert app.scope["url_route"]["kwargs"] == {"room": "x"}
 
 
-async def test_url_router_root_path_not_stripped_inside_a_segment() -> None:
+@pytest.mark.parametrize(
+    "path_",
+    [
+        "/prefixed/",  # "/prefix" is not a path segment of "/prefixed/"
+        "/chat/",  # outside the mount point altogether
+    ],
+)
+async def test_url_router_path_outside_root_path_is_not_routed(path_: str) -> None:
     app = Recorder()
-    router = URLRouter([path("prefixed/", app)])
-    # "/prefix" is not a path segment of "/prefixed/": route the path unchanged.
-    await route(router, ws("/prefixed/", root_path="/prefix"))
-    assert app.scopes
-
-
-async def test_url_router_path_without_root_path_is_routed_as_is() -> None:
-    app = Recorder()
-    router = URLRouter([path("chat/", app)])
-    await route(router, ws("/chat/", root_path="/prefix"))
-    assert app.scopes
+    router = URLRouter([path("prefixed/", app), path("chat/", app), path("ed/", app)])
+    with pytest.raises(ValueError, match="outside root_path '/prefix'"):
+        await route(router, ws(path_, root_path="/prefix"))
+    assert not app.scopes
 
 
 def test_url_router_refuses_include() -> None:

@@ -82,7 +82,12 @@ async def test_origin_patterns(allowed: list[str], origin: str, expected: str) -
 
 
 async def test_missing_origin_refused_by_default() -> None:
-    assert await _handshake(OriginValidator(_accepted_app, ["*"]), []) == "close"
+    assert await _handshake(OriginValidator(_accepted_app, ["example.com"]), []) == "close"
+
+
+async def test_missing_origin_allowed_by_star() -> None:
+    # Channels' rule: "*" lets non-browser clients (which send no Origin) in.
+    assert await _handshake(OriginValidator(_accepted_app, ["*"]), []) == "accept"
 
 
 async def test_missing_origin_allowed_when_asked() -> None:

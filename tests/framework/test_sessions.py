@@ -99,7 +99,7 @@ def test_set_cookie_defaults_to_samesite_lax_and_path() -> None:
     message: dict[str, Any] = {"type": "http.response.start", "status": 200}
     CookieMiddleware.set_cookie(message, "flavour", "oatmeal")
     (header,) = message["headers"]
-    assert header[0] == b"set-cookie"
+    assert header[0] == b"Set-Cookie"  # spelled as Channels does
     assert not header[1].startswith(b" ")
     morsel = set_cookies(message)["flavour"]
     assert morsel.value == "oatmeal"
@@ -207,13 +207,15 @@ async def test_session_persists_across_requests_with_every_engine(
     assert morsel["samesite"] == django_settings.SESSION_COOKIE_SAMESITE
     assert morsel["httponly"] is True
     assert int(morsel["max-age"]) == django_settings.SESSION_COOKIE_AGE
-    assert header_values(start, b"vary") == [b"Cookie"]
+    # A Set-Cookie response is not stored by shared caches: no Vary, as in Channels.
+    assert header_values(start, b"vary") == []
 
     cookie = cookie_header(**{django_settings.SESSION_COOKIE_NAME: morsel.value})
     start, body = await http_get(app, http_scope("/get", [cookie]))
     assert body == b"blue"
     assert set_cookies(start) == {}  # read-only: no new cookie
-    assert header_values(start, b"vary") == [b"Cookie"]  # the session was accessed
+    # The session was read and nothing marks the response as private: Vary: Cookie.
+    assert header_values(start, b"vary") == [b"Cookie"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -225,14 +225,14 @@ async def test_flush_forgets_messages_and_groups(make_layer: Any) -> None:
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda layer: layer.send("bad name", {"type": "x"}), "channel name.*'bad name'"),
-        (lambda layer: layer.send("x" * 100, {"type": "x"}), "shorter than 100.*100 characters"),
-        (lambda layer: layer.send(b"bytes", {"type": "x"}), "channel name.*got bytes"),
-        (lambda layer: layer.receive("a$b"), "channel name.*'a\\$b'"),
-        (lambda layer: layer.group_add("bad group!", "ok"), "group name.*'bad group!'"),
-        (lambda layer: layer.group_add("ok", "bad chan"), "channel name"),
-        (lambda layer: layer.group_send("no spaces", {"type": "x"}), "group name"),
-        (lambda layer: layer.group_discard("g" * 101, "ok"), "group name"),
+        (lambda layer: layer.send("bad name", {"type": "x"}), "Channel name.*'bad name'"),
+        (lambda layer: layer.send("x" * 100, {"type": "x"}), "length < 100.*100 characters"),
+        (lambda layer: layer.send(b"bytes", {"type": "x"}), "Channel name.*Got bytes"),
+        (lambda layer: layer.receive("a$b"), "Channel name.*'a\\$b'"),
+        (lambda layer: layer.group_add("bad group!", "ok"), "Group name.*'bad group!'"),
+        (lambda layer: layer.group_add("ok", "bad chan"), "Channel name"),
+        (lambda layer: layer.group_send("no spaces", {"type": "x"}), "Group name"),
+        (lambda layer: layer.group_discard("g" * 101, "ok"), "Group name"),
         (lambda layer: layer.send("ok", ["not", "a", "dict"]), "message dict, got list"),
     ],
 )

@@ -43,13 +43,21 @@ async def test_dead_channel_is_swept_out_of_groups_after_expiry(
     assert any("expired" in r.getMessage() and dead in r.getMessage() for r in caplog.records)
 
 
-async def test_sweep_runs_on_ordinary_calls() -> None:
+async def test_sweep_runs_on_receive_and_group_send_not_on_send() -> None:
     layer = InMemoryChannelLayer(expiry=0.2)
     await layer.send("nobody.reads", {"type": "x"})
     await asyncio.sleep(0.3)
-    await layer.send("other", {"type": "y"})  # any call sweeps when due
-    assert "nobody.reads" not in layer.channels
+    await layer.send("other", {"type": "y"})  # send does not sweep (as in Channels)
+    assert set(layer.channels) == {"nobody.reads", "other"}
+    assert (await layer.receive("other"))["type"] == "y"  # receive sweeps when due
+    assert layer.channels == {}
     assert layer.dropped["expired"] == 1
+
+    await layer.send("nobody.reads", {"type": "x"})
+    await asyncio.sleep(0.3)
+    await layer.group_send("empty.group", {"type": "z"})  # so does group_send
+    assert layer.channels == {}
+    assert layer.dropped["expired"] == 2
 
 
 async def test_group_discard_of_last_group_forgets_idle_channel() -> None:

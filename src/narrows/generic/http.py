@@ -8,7 +8,7 @@ from typing import Any
 
 from narrows.consumer import AsyncConsumer
 from narrows.exceptions import StopConsumer
-from narrows.types import Message
+from narrows.types import Message, Receive, Scope, Send
 
 __all__ = ["AsyncHttpConsumer"]
 
@@ -43,6 +43,13 @@ class AsyncHttpConsumer(AsyncConsumer):
         super().__init__(*args, **kwargs)
         self.body: list[bytes] = []
         self.response_state = ResponseState.NOT_STARTED
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Each request starts afresh, also when one instance serves several (Channels'
+        # own tests call a consumer instance directly, more than once).
+        self.body = []
+        self.response_state = ResponseState.NOT_STARTED
+        await super().__call__(scope, receive, send)
 
     async def send_headers(self, *, status: int = 200, headers: HeadersArg = None) -> None:
         """Start the response with ``status`` and ``headers`` (a list of pairs or a dict)."""

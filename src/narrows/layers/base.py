@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -114,7 +115,11 @@ class BaseChannelLayer:
                 return capacity
         return self.capacity
 
-    # Names (Channels' method names, kept for code that calls them on a layer).
+    # Names: Channels' attributes and methods, which third-party layers call and override.
+
+    channel_name_regex: ClassVar[re.Pattern[str]] = names.CHANNEL_NAME_RE
+    group_name_regex: ClassVar[re.Pattern[str]] = names.GROUP_NAME_RE
+    invalid_name_error: ClassVar[str] = names.INVALID_NAME_ERROR
 
     def require_valid_channel_name(self, name: str, receive: bool = False) -> bool:
         names.require_valid_channel_name(name, receive=receive)
@@ -123,6 +128,31 @@ class BaseChannelLayer:
     def require_valid_group_name(self, name: str) -> bool:
         names.require_valid_group_name(name)
         return True
+
+    def valid_channel_names(self, names_: list[str], receive: bool = False) -> bool:
+        if not isinstance(names_, list) or not names_:
+            raise TypeError(f"Expected a non-empty list of channel names, got {names_!r:.80}")
+        for channel in names_:
+            self.require_valid_channel_name(channel, receive=receive)
+        return True
+
+    def valid_channel_name(self, channel_name: str, receive: bool = False) -> bool:
+        """Deprecated in Channels 4.2: use ``require_valid_channel_name``."""
+        warnings.warn(
+            "valid_channel_name is deprecated, use require_valid_channel_name instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.require_valid_channel_name(channel_name, receive=receive)
+
+    def valid_group_name(self, group_name: str) -> bool:
+        """Deprecated in Channels 4.2: use ``require_valid_group_name``."""
+        warnings.warn(
+            "valid_group_name is deprecated, use require_valid_group_name instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.require_valid_group_name(group_name)
 
     def match_type_and_length(self, name: object) -> bool:
         return isinstance(name, str) and len(name) < self.MAX_NAME_LENGTH

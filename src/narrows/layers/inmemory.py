@@ -5,7 +5,8 @@ How channels of consumers that went away are cleaned up (Channels' in-memory lay
 * A channel's queue exists only while it holds messages or has a ``receive()`` waiting:
   when the last receiver leaves (its task is cancelled because the consumer went away) and
   nothing is queued, the queue is deleted at once.
-* An expiry sweep runs on every layer call, at most every ``min(1, expiry / 4)`` seconds.
+* An expiry sweep runs on ``receive()`` and ``group_send()`` (as in Channels), at most every
+  ``min(1, expiry / 4)`` seconds, so a busy layer does not scan every channel per message.
   It drops messages nobody received within ``expiry`` seconds (counted in
   ``dropped["expired"]`` and logged), treats their channel as dead -- deletes its queue
   and removes it from every group -- and ends group memberships older than
@@ -72,7 +73,6 @@ class InMemoryChannelLayer(BaseChannelLayer):
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         names.require_message(message)
         names.require_valid_channel_name(channel)
-        self._sweep_if_due()
         if not self._deliver(channel, (time.time() + self.expiry, deepcopy(message))):
             capacity = self.get_capacity(channel)
             self.dropped["full"] += 1
@@ -104,7 +104,6 @@ class InMemoryChannelLayer(BaseChannelLayer):
     async def group_add(self, group: str, channel: str) -> None:
         names.require_valid_group_name(group)
         names.require_valid_channel_name(channel)
-        self._sweep_if_due()
         self.groups.setdefault(group, {})[channel] = time.time()
         self._memberships.setdefault(channel, set()).add(group)
 

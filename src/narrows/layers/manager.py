@@ -27,16 +27,18 @@ def import_backend(path: str, alias: str) -> type[Any]:
             f'Expected CHANNEL_LAYERS["{alias}"]["BACKEND"] to be a dotted path like '
             f'"narrows.layers.InMemoryChannelLayer", got {path!r}'
         )
-    if path in CHANNELS_BACKENDS or path.split(".")[0] in {"channels", "channels_redis"}:
-        suggestion = CHANNELS_BACKENDS.get(path, "narrows.layers.redis.RedisChannelLayer")
-        raise InvalidChannelLayerError(
-            f'CHANNEL_LAYERS["{alias}"]["BACKEND"] is the Channels path {path!r}; '
-            f'narrows provides its own layers: use "{suggestion}" (same CONFIG keys)'
-        )
     module_path, _, class_name = path.rpartition(".")
     try:
         module = importlib.import_module(module_path)
     except ImportError as exc:
+        if path.split(".")[0] in {"channels", "channels_redis"}:
+            # Channels is not installed and narrows.install_as_channels() was not called.
+            suggestion = CHANNELS_BACKENDS.get(path, "narrows.layers.redis.RedisChannelLayer")
+            raise InvalidChannelLayerError(
+                f'CHANNEL_LAYERS["{alias}"]["BACKEND"] is the Channels path {path!r}, which '
+                f'does not import ({exc}): use "{suggestion}" (same CONFIG keys), or call '
+                "narrows.install_as_channels() at the top of settings.py"
+            ) from exc
         raise InvalidChannelLayerError(
             f'Cannot import BACKEND {path!r} of CHANNEL_LAYERS["{alias}"]: {exc}'
         ) from exc

@@ -1,4 +1,4 @@
-"""Channel and group name rules (the same as Channels', with messages that show the bad name)."""
+"""Channel and group name rules and messages: Channels', plus the bad name itself."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ MAX_NAME_LENGTH = 100
 CHANNEL_NAME_RE = re.compile(r"^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$", re.ASCII)
 GROUP_NAME_RE = re.compile(r"^[a-zA-Z\d\-_.]+$", re.ASCII)
 
-_RULE = (
-    "a str shorter than {max} characters of ASCII letters, digits, hyphens, underscores or periods"
+# Channels' own wording (``BaseChannelLayer.invalid_name_error``): code and tests match on it.
+INVALID_NAME_ERROR = (
+    "{} name must be a valid unicode string "
+    f"with length < {MAX_NAME_LENGTH} "
+    "containing only ASCII alphanumerics, hyphens, underscores, or periods."
 )
 
 
@@ -36,16 +39,12 @@ def require_valid_channel_name(name: Any, receive: bool = False) -> str:
     existing code catches.
     """
     if not isinstance(name, str) or not _channel_name_ok(name):
-        rule = _RULE.format(max=MAX_NAME_LENGTH)
         raise TypeError(
-            f"Expected a channel name: {rule}, optionally followed by '!' and a "
-            f"process-local suffix; got {_describe(name)}"
+            f"{INVALID_NAME_ERROR.format('Channel')} A '!' may end the name or precede a "
+            f"process-local suffix. Got {_describe(name)}."
         )
     if receive and "!" in name and not name.endswith("!"):
-        raise TypeError(
-            f"Expected a process-local channel name ending at the '!' in receive_single(); "
-            f"got {name!r}"
-        )
+        raise TypeError(f"Specific channel names in receive() must end at the !; got {name!r}")
     return name
 
 
@@ -57,8 +56,7 @@ def _group_name_ok(name: str) -> bool:
 def require_valid_group_name(name: Any) -> str:
     """Return ``name`` if it is a valid group name; raise ``TypeError`` saying why not."""
     if not isinstance(name, str) or not _group_name_ok(name):
-        rule = _RULE.format(max=MAX_NAME_LENGTH)
-        raise TypeError(f"Expected a group name: {rule}; got {_describe(name)}")
+        raise TypeError(f"{INVALID_NAME_ERROR.format('Group')} Got {_describe(name)}.")
     return name
 
 

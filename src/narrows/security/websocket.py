@@ -17,8 +17,10 @@ Patterns (``allowed_origins``), as Channels accepts them:
   subdomain rule) and port all match; a missing port means the scheme's default (80 for
   http/ws, 443 for https/wss).
 
-A handshake without an ``Origin`` header does not come from a browser; it is refused unless
-``allow_missing_origin=True`` (as in Channels, ``"*"`` does not imply it). Several ``Origin``
+A handshake without an ``Origin`` header does not come from a browser (browsers always send
+one, so it cannot carry a victim's cookies from another site); it is allowed when the
+patterns include ``"*"`` (as in Channels) or with ``allow_missing_origin=True``, refused
+otherwise. Several ``Origin``
 headers or a non-ASCII one are refused whatever the patterns; ``null`` or an origin without
 a host matches only ``"*"`` (Channels crashed on them with dot patterns).
 """
@@ -115,9 +117,9 @@ class OriginValidator:
         return await WebsocketDenier()(scope, receive, send)
 
     def valid_origin(self, parsed_origin: ParseResult | None) -> bool:
-        """``None`` (no ``Origin`` header) is valid only with ``allow_missing_origin``."""
+        """``None`` (no ``Origin`` header) is valid with ``"*"`` or ``allow_missing_origin``."""
         if parsed_origin is None:
-            return self.allow_missing_origin
+            return self.allow_missing_origin or "*" in self.get_allowed_origins()
         return self.validate_origin(parsed_origin)
 
     def validate_origin(self, parsed_origin: ParseResult) -> bool:

@@ -60,11 +60,14 @@ class ApplicationCommunicator(BaseApplicationCommunicator):  # type: ignore[misc
 
 
 def expect_type(message: Message, *expected: str, doing: str) -> None:
-    """Raise AssertionError naming the expected and received types, for the communicators."""
+    """Raise AssertionError naming the expected and received types, for the communicators.
+
+    The message is Channels' own (tests compare it); the whole received message and the
+    communicator call are added as a note, which tracebacks show.
+    """
     got = message.get("type")
     if got not in expected:
-        wanted = " or ".join(f'"{name}"' for name in expected)
-        details = {key: value for key, value in message.items() if key != "type"}
-        raise AssertionError(
-            f"{doing}: expected ASGI message {wanted}, got {got!r} {details!r}".rstrip()
-        )
+        wanted = " or ".join(f"'{name}'" for name in expected)
+        error = AssertionError(f"Expected type {wanted}, but was {got!r}")
+        error.add_note(f"in {doing}, the application sent {message!r:.500}")
+        raise error

@@ -25,6 +25,11 @@ COMMANDS = {
         "NAME [DIRECTORY]",
         "create a Django project routed for HTTP and WebSocket",
     ),
+    "migrate": Command(
+        "narrows.migrate",
+        "PATH... [--write]",
+        "rename channels/channels_redis/daphne to narrows in code, settings and commands",
+    ),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,12 @@ from narrows.types import ASGIApp
 
 
 class FakeTransport(asyncio.Transport):
-    """Records writes; supports the flow-control calls the protocol makes."""
+    """Records writes; supports the flow-control calls the protocol makes.
+
+    Incoming bytes reach the protocol as they do from a real event loop: ``feed`` queues
+    them and each chunk is delivered by its own ``loop.call_soon`` callback (outside any
+    task), only while reading is not paused.
+    """
 
     def __init__(
         self,
@@ -30,6 +36,8 @@ class FakeTransport(asyncio.Transport):
         self.reading = True
         self.high_water = 0
         self.protocol: Any = None
+        self._incoming: collections.deque[bytes] = collections.deque()
+        self._delivering = False
         self._extra = {"peername": peer, "sockname": sock, "sslcontext": object() if tls else None}
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -52,11 +60,32 @@ class FakeTransport(asyncio.Transport):
     def is_closing(self) -> bool:
         return self.closed
 
+    def feed(self, data: bytes) -> None:
+        """Bytes from the client: delivered later, one ``data_received`` per chunk."""
+        self._incoming.append(data)
+        self._schedule()
+
+    def pending(self) -> int:
+        """Chunks received but not delivered yet (reading paused, or not yet run)."""
+        return len(self._incoming)
+
+    def _schedule(self) -> None:
+        if self._incoming and self.reading and not self.closed and not self._delivering:
+            self._delivering = True
+            asyncio.get_running_loop().call_soon(self._deliver)
+
+    def _deliver(self) -> None:
+        self._delivering = False
+        if self._incoming and self.reading and not self.closed:
+            self.protocol.data_received(self._incoming.popleft())
+        self._schedule()
+
     def pause_reading(self) -> None:
         self.reading = False
 
     def resume_reading(self) -> None:
         self.reading = True
+        self._schedule()
 
     def is_reading(self) -> bool:
         return self.reading
@@ -160,11 +189,12 @@ class Connection:
         self.protocol.connection_made(self.transport)
 
     def send(self, data: bytes, bytewise: bool = False) -> None:
+        """The client sends ``data``: in one read, or one read per byte."""
         if bytewise:
             for i in range(len(data)):
-                self.protocol.data_received(data[i : i + 1])
+                self.transport.feed(data[i : i + 1])
         else:
-            self.protocol.data_received(data)
+            self.transport.feed(data)
 
     async def settle(self, rounds: int = 20) -> None:
         for _ in range(rounds):

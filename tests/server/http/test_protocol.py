@@ -851,6 +851,22 @@ async def test_app_that_suspends_continues_as_a_task_with_its_context() -> None:
     assert var.get() == "unset"
 
 
+async def test_first_statement_runs_inside_the_request_task() -> None:
+    seen: list[object] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(asyncio.current_task())
+        async with asyncio.timeout(5):  # "Timeout should be used inside a task" otherwise
+            await hello(scope, receive, send)
+
+    conn = Connection(app)
+    conn.send(GET)
+    [response] = await conn.responses()
+    assert response.status == 200
+    assert len(seen) == 1 and isinstance(seen[0], asyncio.Task)
+    assert seen[0] is not asyncio.current_task()
+
+
 async def test_cancelling_a_suspended_app_reaches_it() -> None:
     cancelled = asyncio.Event()
 

@@ -18,10 +18,8 @@ import contextvars
 import enum
 import logging
 import os
-from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
-from narrows.server.http.eager import Resume, start_eagerly
 from narrows.server.http.response import (
     CHUNKED,
     LAST_CHUNK,
@@ -33,6 +31,7 @@ from narrows.server.http.response import (
     encode_trailers,
     error_response,
 )
+from narrows.server.tasks import start_task
 from narrows.types import ASGIApp, Message, Scope
 
 if TYPE_CHECKING:
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["Phase", "RequestResponseCycle", "UnexpectedMessage"]
 
 logger = logging.getLogger("narrows.server")
-_copy_context = contextvars.copy_context
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SENDFILE_CHUNK = 256 * 1024
@@ -350,39 +348,17 @@ class RequestResponseCycle:
 
     # -- running the application --------------------------------------------------------
 
-    def start(self, app: ASGIApp, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None] | None:
-        """Run the application until it first suspends; the Task that continues it, if any.
-
-        A response that needs no waiting (most small ones) is complete when this returns,
-        without a Task ever being created (see ``eager``).
-        """
-        try:
-            coro: Any = app(self.scope, self.receive, self.send)
-        except BaseException as exc:  # a plain callable that raised at once
-            self._outcome(None, exc)
-            return None
-        if type(coro) is not CoroutineType:
-            return start_eagerly(loop, self._await_app(coro))
-        context = _copy_context()
-        try:
-            first = context.run(coro.send, None)
-        except StopIteration as stop:
-            if stop.value is not None or self.phase is not _COMPLETE:
-                self._outcome(stop.value, None)
-            return None
-        except BaseException as exc:
-            self._outcome(None, exc)
-            return None
-        return loop.create_task(self._await_app(Resume(coro, first)), context=context)
+    def start(
+        self, app: ASGIApp, loop: asyncio.AbstractEventLoop, context: contextvars.Context
+    ) -> asyncio.Task[None]:
+        """Run the application in a Task of its own (started eagerly on 3.12+, see tasks)."""
+        return start_task(loop, self.run(app), context)
 
     async def run(self, app: ASGIApp) -> None:
-        """Run the application to completion (what ``start`` does, as one coroutine)."""
-        application: Any = app
-        await self._await_app(application(self.scope, self.receive, self.send))
-
-    async def _await_app(self, awaitable: Any) -> None:
+        """Run the application to completion and answer whatever it left open."""
+        application: Any = app  # an ASGI app should return None; whatever it returns is logged
         try:
-            result = await awaitable
+            result = await application(self.scope, self.receive, self.send)
         except BaseException as exc:
             self._outcome(None, exc)
         else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import enum
 import logging
 from typing import IO, Any
@@ -136,6 +137,9 @@ class HTTPProtocol(asyncio.Protocol):
         self._pending_error: ProtocolError | None = None
         self._keepalive_timer: asyncio.TimerHandle | None = None
         self._scope_template: dict[str, Any] = {}  # made in connection_made
+        #: What every request's context is copied from: the context the connection was
+        #: made in, never the one a previous request's Task ran in.
+        self._context = contextvars.copy_context()
         # Read on every request: kept as plain attributes.
         config = self.config
         self._asgi = ctx.asgi
@@ -389,8 +393,10 @@ class HTTPProtocol(asyncio.Protocol):
             app = _service_unavailable
         if self._http_timeout is not None:
             self._timeout_timer = self.loop.call_later(self._http_timeout, cycle.timed_out)
-        task = cycle.start(app, self.loop)
-        if task is not None:  # it suspended: track it until it finishes
+        # Each request gets a fresh copy of the connection's context: nothing the previous
+        # request set leaks in, whichever callback happens to start this one.
+        task = cycle.start(app, self.loop, self._context.copy())
+        if not task.done():  # it suspended (always, on 3.11): track it until it finishes
             cycle.task = task
             state.tasks.add(task)
             task.add_done_callback(state.tasks.discard)

@@ -1,0 +1,150 @@
+"""CPU instructions per hello-world request, counted by callgrind: stable on a busy machine.
+
+Each server runs under ``valgrind --tool=callgrind`` with instrumentation off; after a warm-up,
+it is switched on (``callgrind_control -i on``) for exactly ``--requests`` requests
+spread over ``--connections`` keep-alive connections driven from this process, then off
+again. Instructions counted in the server process, divided by the requests, are the figure;
+unlike requests/s they barely move when other work shares the cores, so they judge a
+change on a shared machine. Wall-clock speed still needs ``bench/http.py``.
+
+    .bench-venv/bin/python -m bench.instructions [--requests 4000] [--servers narrows,uvicorn]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if not __package__:  # run as a file: bench/ first on sys.path would shadow the stdlib ``http``
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from bench import _common
+from bench._common import HELLO_APP, HOST
+
+SERVERS = ["narrows", "uvicorn", "granian", "ceiling"]
+REQUEST = f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+
+
+async def _client(port: int, count: int) -> None:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        for _ in range(count):
+            writer.write(REQUEST)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            if not head.startswith(b"HTTP/1.1 200") or length is None:
+                raise RuntimeError(f"unexpected response {head[:100]!r}")
+            await reader.readexactly(int(length.group(1)))
+    finally:
+        writer.close()
+
+
+async def _drive(port: int, requests: int, connections: int) -> None:
+    share, extra = divmod(requests, connections)
+    await asyncio.gather(
+        *(_client(port, share + (1 if i < extra else 0)) for i in range(connections))
+    )
+
+
+def _callgrind_control(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=120)
+
+
+def measure(name: str, requests: int, connections: int, warmup: int) -> float:
+    """Instructions per request of one server (its main process only)."""
+    server = _common.spec(_common.CEILING_HTTP if name == "ceiling" else name, HELLO_APP)
+    missing = server.missing()
+    if missing:
+        raise RuntimeError(missing)
+    port = _common.free_port()
+    out_dir = tempfile.mkdtemp(prefix="callgrind-")
+    out_file = os.path.join(out_dir, "callgrind.out")
+    command = [
+        "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out_file}",
+        sys.executable, *server.build(server.app, port),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": _common.ROOT}
+    with open(os.path.join(out_dir, "log"), "wb") as log:
+        proc = subprocess.Popen(
+            command, cwd=_common.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_listening(proc, port)
+        asyncio.run(_drive(port, warmup, connections))
+        _callgrind_control("-i", "on", str(proc.pid))
+        asyncio.run(_drive(port, requests, connections))
+        _callgrind_control("-i", "off", str(proc.pid))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    total = 0
+    for entry in os.listdir(out_dir):
+        if entry.startswith("callgrind.out"):
+            with open(os.path.join(out_dir, entry)) as data:
+                found = re.findall(r"^(?:summary|totals): (\d+)", data.read(), re.M)
+            total = max([total, *map(int, found)])
+    if not total:
+        raise RuntimeError(f"callgrind wrote no totals (see {out_dir})")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return total / requests
+
+
+def _wait_listening(proc: subprocess.Popen[bytes], port: int, timeout: float = 300) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode}")
+        try:
+            with socket.create_connection((HOST, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("server did not start listening")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    args = parser.parse_args(argv)
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        print("valgrind: not installed (apt-get install valgrind); nothing measured")
+        return 1
+    print(
+        f"instructions per hello-world request (callgrind, {args.requests} requests over "
+        f"{args.connections} keep-alive connections, after {args.warmup} warm-up requests)"
+    )
+    figures: dict[str, float] = {}
+    for name in args.servers.split(","):
+        try:
+            figures[name] = measure(name, args.requests, args.connections, args.warmup)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            print(f"  {name:10s} not measured: {exc}")
+            continue
+        print(f"  {name:10s} {figures[name]:>10,.0f}")
+    base = figures.get("narrows")
+    if base:
+        for name, value in figures.items():
+            if name != "narrows":
+                print(f"  narrows / {name}: {base / value:.2f}x the instructions")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -37,7 +37,7 @@ def wrk(server: ServerProcess, duration: float, connections: int) -> Measurement
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     except subprocess.TimeoutExpired:
-        raise MeasureError(f"wrk did not finish in {duration + 60:.0f}s")
+        raise MeasureError(f"wrk did not finish in {duration + 60:.0f}s") from None
     out = done.stdout + done.stderr
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if done.returncode != 0 or rate is None:

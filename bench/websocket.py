@@ -76,7 +76,7 @@ def run_client(
             command, cwd=ROOT, capture_output=True, text=True, timeout=duration + warmup + 60
         )
     except subprocess.TimeoutExpired:
-        raise MeasureError("the load client did not finish in time")
+        raise MeasureError("the load client did not finish in time") from None
     if done.returncode != 0:
         tail = " | ".join(done.stderr.strip().splitlines()[-2:])
         raise MeasureError(f"load client failed (exit {done.returncode}): {tail[-300:]}")

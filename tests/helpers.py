@@ -54,9 +54,9 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> 
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+                raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s") from exc
             time.sleep(0.05)
 
 
@@ -67,9 +67,9 @@ def wait_for_unix_socket(path: str, timeout: float = 15.0) -> None:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.connect(path)
                 return
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listening on {path} after {timeout}s")
+                raise TimeoutError(f"nothing listening on {path} after {timeout}s") from exc
             time.sleep(0.05)
 
 

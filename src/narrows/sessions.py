@@ -281,11 +281,11 @@ class InstanceSessionWrapper:
         """Save the session; a session deleted meanwhile raises ``SessionInterrupted``."""
         try:
             self.store.save()
-        except UpdateError:
+        except UpdateError as exc:
             raise SessionDeleted(
                 "The request's session was deleted before the request completed. "
                 "The user may have logged out in a concurrent request, for example."
-            )
+            ) from exc
 
 
 def _vary_cookie(message: Message) -> list[tuple[bytes, bytes]]:

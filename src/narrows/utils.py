@@ -82,7 +82,7 @@ async def await_many_dispatch(
 
     others = [asyncio.ensure_future(pump(source)) for source in consumer_callables[1:]]
     for task in others:
-        task.add_done_callback(on_pump_done)  # type: ignore[arg-type]
+        task.add_done_callback(on_pump_done)
     first = consumer_callables[0]
     try:
         while True:
@@ -99,7 +99,7 @@ async def await_many_dispatch(
         raise failures[0] from None
     finally:
         for task in others:
-            task.remove_done_callback(on_pump_done)  # type: ignore[arg-type]
+            task.remove_done_callback(on_pump_done)
             task.cancel()
         if others:
             # Wait for the pumps to finish; their own errors were raised above if relevant.

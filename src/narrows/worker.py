@@ -25,7 +25,7 @@ __all__ = ["Worker"]
 logger = logging.getLogger("narrows.worker")
 
 
-class Worker(StatelessServer):  # type: ignore[misc]
+class Worker(StatelessServer):
     """Listen on ``channels`` of ``channel_layer`` and feed each message to ``application``."""
 
     def __init__(

@@ -302,7 +302,7 @@ class WebsocketConsumer(SyncConsumer):
 class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
     """Async WebSocket consumer that decodes text frames as JSON (``receive_json``)."""
 
-    async def receive(  # type: ignore[override]
+    async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
     ) -> None:
         await json_receive(self, text_data, bytes_data, kwargs)
@@ -326,7 +326,7 @@ class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
 class JsonWebsocketConsumer(WebsocketConsumer):
     """Sync WebSocket consumer that decodes text frames as JSON (``receive_json``)."""
 
-    def receive(  # type: ignore[override]
+    def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
     ) -> None:
         run_sync(json_receive(self, text_data, bytes_data, kwargs))

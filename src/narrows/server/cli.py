@@ -43,7 +43,9 @@ def _octal(text: str) -> int:
     try:
         return int(text, 8)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected octal permissions like 660, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected octal permissions like 660, got {text!r}"
+        ) from None
 
 
 def _optional_float(text: str) -> float | None:
@@ -52,7 +54,7 @@ def _optional_float(text: str) -> float | None:
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
 
 
 def _comma_list(text: str) -> list[str]:

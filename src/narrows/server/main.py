@@ -1,22 +1,23 @@
 """``run(config, app=None) -> int``: the programmatic entry the CLI and runserver use.
 
-Picks the event loop (uvloop unless ``--loop asyncio`` or it is not installed), hands
-``workers > 1`` and ``--reload`` to ``narrows.server.supervisor`` when that module is
-present, and turns startup errors into one clear log line and a non-zero exit code.
+Picks the event loop (``narrows.server.loops``), hands ``workers > 1`` and ``--reload`` to
+``narrows.server.supervisor``, and turns startup errors into one clear log line and a
+non-zero exit code.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import sys
 from collections.abc import Callable
 
+from narrows.server import supervisor
 from narrows.server.app_loader import AppLoadError
 from narrows.server.config import Config
 from narrows.server.endpoints import EndpointError
 from narrows.server.logs import LogConfigError, configure_logging
+from narrows.server.loops import LoopUnavailable, loop_factory
 from narrows.server.server import Server
 from narrows.server.tls import TLSConfigError
 from narrows.types import ASGIApp
@@ -24,22 +25,6 @@ from narrows.types import ASGIApp
 __all__ = ["LoopUnavailable", "loop_factory", "run"]
 
 logger = logging.getLogger("narrows.server")
-
-
-class LoopUnavailable(RuntimeError):
-    """``--loop uvloop`` was asked for but uvloop is not installed."""
-
-
-def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    if name != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if name == "uvloop":
-                raise LoopUnavailable("--loop uvloop asked for, but uvloop is not installed")
-        else:
-            return uvloop.new_event_loop  # type: ignore[no-any-return]
-    return asyncio.new_event_loop
 
 
 def run(
@@ -56,12 +41,7 @@ def run(
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     if (config.workers > 1 or config.reload) and app is None:
-        try:
-            supervisor = importlib.import_module("narrows.server.supervisor")
-        except ImportError:
-            logger.warning("Process supervisor not available; running one process")
-        else:
-            return int(supervisor.run(config))
+        return supervisor.run(config)
     try:
         factory = loop_factory(config.loop)
         with asyncio.Runner(loop_factory=factory, debug=config.verbosity >= 3) as runner:

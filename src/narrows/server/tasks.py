@@ -28,6 +28,6 @@ def start_task(
     context: contextvars.Context,
 ) -> asyncio.Task[None]:
     """Run ``coro`` in a new Task in ``context``: eagerly on 3.12+, scheduled on 3.11."""
-    if EAGER:
-        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
     return loop.create_task(coro, context=context)

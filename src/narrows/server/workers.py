@@ -30,7 +30,7 @@ from narrows.server.app_loader import AppLoadError
 from narrows.server.config import Config
 from narrows.server.endpoints import BoundSocket, Endpoint, EndpointError, ssl_context_for
 from narrows.server.logs import configure_logging
-from narrows.server.main import loop_factory
+from narrows.server.loops import loop_factory
 from narrows.server.server import Server
 
 logger = logging.getLogger("narrows.server.workers")

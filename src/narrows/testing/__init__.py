@@ -14,7 +14,7 @@ from narrows.testing.http import HttpCommunicator
 from narrows.testing.websocket import WebsocketCommunicator
 
 if TYPE_CHECKING:
-    from narrows.testing.live import ChannelsLiveServerTestCase  # type: ignore[import-not-found]
+    from narrows.testing.live import ChannelsLiveServerTestCase
 
 __all__ = [
     "ApplicationCommunicator",

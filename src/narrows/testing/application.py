@@ -19,7 +19,7 @@ from narrows.types import Message, Receive, Scope, Send
 __all__ = ["ApplicationCommunicator"]
 
 
-class ApplicationCommunicator(BaseApplicationCommunicator):  # type: ignore[misc]
+class ApplicationCommunicator(BaseApplicationCommunicator):
     """Run ``application`` with ``scope`` on the current event loop and talk to it.
 
     ``send_input(message)``, ``receive_output(timeout)``, ``receive_nothing(timeout)``,

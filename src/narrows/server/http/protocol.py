@@ -36,6 +36,7 @@ from narrows.server.http.parser import (
 from narrows.server.http.response import error_response
 from narrows.server.proxy import ProxyHeaders
 from narrows.server.state import ServerState, UpgradeRequest
+from narrows.server.websocket.protocol import WebSocketProtocol
 from narrows.types import Address, Receive, Scope, Send
 
 __all__ = ["ConnectionState", "HTTPProtocol", "ProtocolContext"]
@@ -71,7 +72,7 @@ class ProtocolContext:
         "proxy",
         "server_line",
         "state",
-        "websocket_class",
+        "websocket",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -88,17 +89,8 @@ class ProtocolContext:
             "http.response.trailers": {},
             "http.response.pathsend": {},
         }
-        self.websocket_class: Any = _load_websocket_class() if config.websocket else None
-
-
-def _load_websocket_class() -> Any:
-    try:
-        from narrows.server.websocket.protocol import (  # type: ignore[import-not-found,unused-ignore]
-            WebSocketProtocol,
-        )
-    except ImportError:
-        return None
-    return WebSocketProtocol
+        #: Whether ``Upgrade: websocket`` requests are handed to the WebSocket protocol.
+        self.websocket = config.websocket
 
 
 async def _service_unavailable(scope: Scope, receive: Receive, send: Send) -> None:
@@ -352,7 +344,7 @@ class HTTPProtocol(asyncio.Protocol):
             return None  # shutting down: no new requests on this connection
         method, target, http_version, headers, keep_alive, upgrade, expect_continue = head
         if upgrade is not None and (
-            upgrade == b"websocket" and method == "GET" and self.ctx.websocket_class is not None
+            upgrade == b"websocket" and method == "GET" and self.ctx.websocket
         ):
             self._upgrade_head = head
             self._receiving = None
@@ -470,7 +462,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
-        ws = self.ctx.websocket_class(self.state, request, transport, self.parser.trailing)
+        ws = WebSocketProtocol(self.state, request, transport, self.parser.trailing)
         transport.set_protocol(ws)
         ws.start()
 

@@ -6,12 +6,15 @@ when the connection's peer is trusted: listed in ``--forwarded-allow-ips`` (addr
 networks, ``*`` for any) or connected over a unix socket. The client is the rightmost
 X-Forwarded-For address that is not itself a trusted proxy (an untrusted client can prepend
 any addresses it likes, so the left end proves nothing); when every hop is trusted, the
-leftmost one. As in Daphne, X-Forwarded-Port is read only together with X-Forwarded-For.
+leftmost one. That hop must be an IP address: a name, ``unknown`` or markup (``<script>``)
+is ignored and the peer address kept (logged once per process). As in Daphne,
+X-Forwarded-Port is read only together with X-Forwarded-For.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable
 
 from narrows.server.config import Config
@@ -19,13 +22,23 @@ from narrows.types import Address, Headers
 
 __all__ = ["ProxyHeaders"]
 
+logger = logging.getLogger("narrows.server")
+
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ProxyHeaders:
     """Resolve ``(client, scheme)`` for one request from its headers and the peer."""
 
-    __slots__ = ("_hosts", "_networks", "_trust_all", "enabled", "host_header", "port_header")
+    __slots__ = (
+        "_hosts",
+        "_networks",
+        "_trust_all",
+        "_warned",
+        "enabled",
+        "host_header",
+        "port_header",
+    )
 
     proto_header = b"x-forwarded-proto"
 
@@ -36,6 +49,7 @@ class ProxyHeaders:
         self._trust_all = False
         self._networks: list[_Network] = []
         self._hosts: set[str] = set()
+        self._warned = False  # a hop that is not an address was logged
         self._parse_allowed(config.forwarded_allow_ips)
 
     def _parse_allowed(self, entries: Iterable[str]) -> None:
@@ -94,9 +108,26 @@ class ProxyHeaders:
         if not hops:
             return None
         for hop in reversed(hops):
-            if not self.is_trusted(_strip_port(hop)):
-                return _strip_port(hop)
-        return _strip_port(hops[0])
+            host = _strip_port(hop)
+            if not self.is_trusted(host):
+                return self._address(host, value)
+        return self._address(_strip_port(hops[0]), value)
+
+    def _address(self, host: str, value: str) -> str | None:
+        """``host`` if it is an IP address; else None (the peer address is kept)."""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "X-Forwarded-For hop %r is not an IP address; the peer address is used "
+                    "instead (X-Forwarded-For: %r; logged once)",
+                    host[:100],
+                    value[:200],
+                )
+            return None
+        return host
 
 
 def _strip_port(hop: str) -> str:

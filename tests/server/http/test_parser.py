@@ -133,6 +133,53 @@ def test_expect_continue(feed) -> None:
 
 
 @pytest.mark.parametrize("feed", FEEDERS)
+def test_expect_continue_is_ignored_on_http10(feed) -> None:
+    events, _ = feed(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+    assert isinstance(events[0], RequestHead) and events[0].expect_continue is False
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_ows_around_field_values_is_stripped_before_the_checks(feed) -> None:
+    events, _ = feed(
+        b"GET / HTTP/1.1\r\nHost: a:80 \t\r\nX-A:  v 1 \r\nUpgrade: WebSocket \r\n"
+        b"Connection: Upgrade\r\nExpect: 100-continue \r\n\r\n"
+    )
+    head = events[0]
+    assert isinstance(head, RequestHead)
+    assert head.headers[:2] == [(b"host", b"a:80"), (b"x-a", b"v 1")]
+    assert head.upgrade == b"websocket"
+    assert head.expect_continue is True
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+@pytest.mark.parametrize("byte", [b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x85"])
+def test_line_boundary_bytes_in_field_values_are_400(feed, byte: bytes) -> None:
+    events, parser = feed(b"GET / HTTP/1.1\r\nHost: a\r\nX-A: \xc3" + byte + b"\r\n\r\n")
+    assert len(events) == 1 and isinstance(events[0], ProtocolError)
+    assert events[0].status == 400
+    assert parser.dead
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_other_obs_text_in_field_values_is_kept(feed) -> None:
+    events, _ = feed(b"GET / HTTP/1.1\r\nHost: a\r\nX-A: caf\xc3\xa9\r\n\r\n")
+    assert isinstance(events[0], RequestHead)
+    assert events[0].headers[1] == (b"x-a", b"caf\xc3\xa9")
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_daphne_root_path_is_taken_out_of_the_headers(feed) -> None:
+    events, _ = feed(
+        b"GET / HTTP/1.1\r\nHost: a\r\nDaphne-Root-Path: /forum \r\nX-A: 1\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    )
+    first, second = (e for e in events if isinstance(e, RequestHead))
+    assert first.root_path == b"/forum"
+    assert first.headers == [(b"host", b"a"), (b"x-a", b"1")]
+    assert second.root_path is None
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
 def test_websocket_upgrade_stops_with_trailing_bytes(feed) -> None:
     data = (
         b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\r\n\x81\x00"
@@ -294,7 +341,7 @@ request_lines = st.builds(
         st.tuples(
             st.sampled_from([b"x-a", b"accept", b"x-b", b"cookie"]),
             st.binary(max_size=20).map(
-                lambda v: bytes(c for c in v if c >= 0x20 and c != 0x7F).strip()
+                lambda v: bytes(c for c in v if c >= 0x20 and c not in (0x7F, 0x85)).strip()
             ),
         ),
         max_size=5,

@@ -208,7 +208,9 @@ class RequestResponseCycle:
         mtype = message["type"]
         phase = self.phase
         if phase is _AWAITING_START and mtype == "http.response.start":
-            status = message["status"]
+            status = message.get("status")
+            if status is None:
+                raise InvalidResponse('Expected "http.response.start" with a "status", got none')
             if type(status) is not int or not 100 <= status <= 999:
                 raise InvalidResponse(f"Expected an int HTTP status 100-999, got {status!r}")
             self._status = self.status = status
@@ -223,7 +225,7 @@ class RequestResponseCycle:
                     self._send_body(message.get("body", b""), message.get("more_body", False))
             elif mtype == "http.response.pathsend" and phase is _START_RECEIVED:
                 if not self.disconnected:
-                    await self._pathsend(message["path"])
+                    await self._pathsend(message.get("path"))
             else:
                 self._unexpected(mtype)
         elif phase is _AWAITING_TRAILERS and mtype == "http.response.trailers":
@@ -316,7 +318,11 @@ class RequestResponseCycle:
             self.conn.write(encode_trailers(fields))
         self._finish()
 
-    async def _pathsend(self, path: str) -> None:
+    async def _pathsend(self, path: object) -> None:
+        if not isinstance(path, str):
+            raise InvalidResponse(
+                f'Expected "http.response.pathsend" with a str "path", got {path!r}'
+            )
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as exc:

@@ -45,7 +45,10 @@ class RequestHead(NamedTuple):
     headers: list[tuple[bytes, bytes]]  # names lower-cased, arrival order
     keep_alive: bool
     upgrade: bytes | None  # lower-cased Upgrade value when the request asks for one
-    expect_continue: bool
+    expect_continue: bool  # HTTP/1.1 with "Expect: 100-continue"
+    #: A Daphne-Root-Path value (not in ``headers``): the connection decides whether to
+    #: believe it (trusted peers only).
+    root_path: bytes | None
 
     def __repr__(self) -> str:
         return f"RequestHead({self.method} {self.target!r} HTTP/{self.http_version})"
@@ -118,14 +121,21 @@ _VALID_HOST: Final = re.compile(
 # ``bytes in bytes`` is slow on CPython 3.11 (it formats a TypeError first); a search isn't.
 _HAS_FRAGMENT: Final = re.compile(rb"#").search
 # Request headers the parser looks at (everything else is only collected).
-_HOST, _TRANSFER_ENCODING, _CONTENT_LENGTH, _UPGRADE, _EXPECT = range(5)
+_HOST, _TRANSFER_ENCODING, _CONTENT_LENGTH, _UPGRADE, _EXPECT, _ROOT_PATH = range(6)
 _SPECIAL_HEADERS: Final = {
     b"host": _HOST,
     b"transfer-encoding": _TRANSFER_ENCODING,
     b"content-length": _CONTENT_LENGTH,
     b"upgrade": _UPGRADE,
     b"expect": _EXPECT,
+    b"daphne-root-path": _ROOT_PATH,
 }
+# RFC 9112 5: OWS around a field value is not part of it.
+_OWS: Final = b" \t"
+# Bytes that Daphne 4.2.2+ refuses in field values (CVE-2026-44546): code that splits text
+# on Unicode line boundaries (``str.splitlines``) treats them as line breaks. llhttp already
+# refuses the four control characters; obs-text such as 0x85 (NEL) it lets through.
+_LINE_BOUNDARY: Final = re.compile(rb"[\x0b\x0c\x1c\x1d\x1e\x85]").search
 # Methods that need no method-specific check (CONNECT, and "*" targets, do).
 _PLAIN_METHODS: Final = frozenset(
     {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS"}
@@ -165,6 +175,7 @@ class RequestParser:
         "_max_line",
         "_messages",
         "_parser",
+        "_root_path",
         "_trailer_count",
         "_transfer_encoding",
         "_upgrade",
@@ -220,6 +231,7 @@ class RequestParser:
         self._content_length = False
         self._upgrade: bytes | None = None
         self._expect = False
+        self._root_path: bytes | None = None
 
     @property
     def dead(self) -> bool:
@@ -319,15 +331,33 @@ class RequestParser:
         # Limits are checked once the head is complete (``on_headers_complete``); a head
         # still arriving is bounded by ``feed``'s byte count.
         self._header_bytes += len(name) + len(value)
+        value = value.strip(_OWS)  # before any other check (llhttp keeps trailing OWS)
+        if not value.isascii():
+            self._check_obs_text(name, value)
         name = name.lower()
-        self._headers.append((name, value))
         if name == b"host":  # in every HTTP/1.1 request: handled here without a call
+            self._headers.append((name, value))
             self._host_count += 1
             self._host = value
         else:
             special = _SPECIAL_HEADERS.get(name)
-            if special is not None:
+            if special is None:
+                self._headers.append((name, value))
+            elif special == _ROOT_PATH:  # for the server, not the application
+                self._root_path = value
+            else:
+                self._headers.append((name, value))
                 self._special_header(special, value)
+
+    @staticmethod
+    def _check_obs_text(name: bytes, value: bytes) -> None:
+        found = _LINE_BOUNDARY(value)
+        if found:
+            raise _Reject(
+                400,
+                f"Expected a header value without line-boundary bytes, got {found.group()!r} "
+                f"in {name[:100].decode('latin-1')}",
+            )
 
     def _host_is_valid(self) -> bool:
         """Check the Host value; the last valid one is remembered (clients repeat it)."""
@@ -404,7 +434,8 @@ class RequestParser:
                     headers,
                     parser.should_keep_alive(),
                     upgrade,
-                    self._expect,
+                    self._expect and version == "1.1",  # RFC 9110 10.1.1: ignored on 1.0
+                    self._root_path,
                 ),
             )
         )
@@ -417,7 +448,7 @@ class RequestParser:
         if self._transfer_encoding:
             self._transfer_encoding = []
         self._content_length = self._expect = False
-        self._upgrade = None
+        self._upgrade = self._root_path = None
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)

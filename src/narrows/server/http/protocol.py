@@ -19,7 +19,7 @@ import contextvars
 import enum
 import logging
 from typing import IO, Any
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 import httptools
 
@@ -119,7 +119,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.client: Address | None = None
         self.server: Address | tuple[str, None] | None = None
         self.scheme = "http"
+        #: --proxy-headers is on and the peer may set them
         self.peer_trusted = False
+        self._peer_allowed: bool | None = None  # see _peer_is_trusted
         self.write_paused = False
         self._reading_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -159,7 +161,7 @@ class HTTPProtocol(asyncio.Protocol):
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
         if self.ctx.proxy.enabled:
-            self.peer_trusted = self.ctx.proxy.is_trusted(self.client[0] if self.client else None)
+            self.peer_trusted = self._peer_is_trusted()
         # Every request scope of this connection starts as a copy of this one: copying a
         # dict whose keys are all in place, then replacing values, is cheaper than building
         # a 14-key dict per request.
@@ -342,7 +344,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self.conn_state is not _OPEN:
             self._receiving = None
             return None  # shutting down: no new requests on this connection
-        method, target, http_version, headers, keep_alive, upgrade, expect_continue = head
+        method, target, http_version, headers, keep_alive, upgrade, expect_continue, root = head
         if upgrade is not None and (
             upgrade == b"websocket" and method == "GET" and self.ctx.websocket
         ):
@@ -364,6 +366,8 @@ class HTTPProtocol(asyncio.Protocol):
         scope["query_string"] = query
         scope["headers"] = headers
         scope["state"] = self._lifespan_state.copy()
+        if root is not None and self._peer_is_trusted():
+            scope["root_path"] = _decode_root_path(root)
         if self.peer_trusted:
             scope["client"], scope["scheme"] = self.ctx.proxy.resolve(
                 headers, self.client, self.scheme, peer_trusted=True
@@ -455,7 +459,11 @@ class HTTPProtocol(asyncio.Protocol):
             client=client,
             server=self.server,
             scheme=scheme,
-            root_path=self.config.root_path,
+            root_path=(
+                _decode_root_path(head.root_path)
+                if head.root_path is not None and self._peer_is_trusted()
+                else self._root_path
+            ),
         )
         self.conn_state = _UPGRADED
         self.state.connections.discard(self)
@@ -465,6 +473,14 @@ class HTTPProtocol(asyncio.Protocol):
         ws = WebSocketProtocol(self.state, request, transport, self.parser.trailing)
         transport.set_protocol(ws)
         ws.start()
+
+    def _peer_is_trusted(self) -> bool:
+        """Whether the peer may direct the server (--forwarded-allow-ips; unix peers may)."""
+        trusted = self._peer_allowed
+        if trusted is None:
+            client = self.client
+            trusted = self._peer_allowed = self.ctx.proxy.is_trusted(client[0] if client else None)
+        return trusted
 
     def _start_keepalive_timer(self) -> None:
         """Mark the connection idle; it closes ``keep_alive_timeout`` seconds from now.
@@ -542,6 +558,11 @@ def _split_target(target: bytes) -> tuple[bytes, bytes]:
     except httptools.HttpParserInvalidURLError:
         return target, b""
     return url.path or b"/", url.query or b""
+
+
+def _decode_root_path(value: bytes) -> str:
+    """Daphne-Root-Path is URL-encoded (like the path it prefixes)."""
+    return unquote_to_bytes(value).decode("utf-8", "replace")
 
 
 def _addresses(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import shutil
 import socket
@@ -85,16 +86,31 @@ def start_redis(binary: str, port: int, workdir: str) -> subprocess.Popen[bytes]
             time.sleep(0.05)
 
 
-def make_factories(url: str) -> dict[str, Callable[[str], Any]]:
-    from channels_redis.core import RedisChannelLayer as ChannelsRedis
-    from channels_redis.pubsub import RedisPubSubChannelLayer as ChannelsPubSub
+LAYERS = ["narrows", "channels_redis", "channels_redis_pubsub"]
 
-    from narrows.layers.redis import RedisChannelLayer as NarrowsRedis
+
+def make_factories(url: str) -> dict[str, Callable[[str], Any]]:
+    """One factory per name in LAYERS; the peers are imported only when installed."""
+
+    def narrows(prefix: str) -> Any:
+        from narrows.layers.redis import RedisChannelLayer
+
+        return RedisChannelLayer(hosts=[url], prefix=prefix)
+
+    def channels_redis(prefix: str) -> Any:
+        from channels_redis.core import RedisChannelLayer
+
+        return RedisChannelLayer(hosts=[url], prefix=prefix)
+
+    def channels_redis_pubsub(prefix: str) -> Any:
+        from channels_redis.pubsub import RedisPubSubChannelLayer
+
+        return RedisPubSubChannelLayer(hosts=[url], prefix=prefix)
 
     return {
-        "narrows": lambda prefix: NarrowsRedis(hosts=[url], prefix=prefix),
-        "channels_redis": lambda prefix: ChannelsRedis(hosts=[url], prefix=prefix),
-        "channels_redis_pubsub": lambda prefix: ChannelsPubSub(hosts=[url], prefix=prefix),
+        "narrows": narrows,
+        "channels_redis": channels_redis,
+        "channels_redis_pubsub": channels_redis_pubsub,
     }
 
 
@@ -186,10 +202,12 @@ async def run_one(
 
 
 async def bench(
-    url: str, rounds: int, workloads: dict[str, Callable[[Any, Any], Awaitable[float]]]
+    url: str,
+    rounds: int,
+    workloads: dict[str, Callable[[Any, Any], Awaitable[float]]],
+    names: list[str],
 ) -> dict[str, dict[str, list[float]]]:
     factories = make_factories(url)
-    names = list(factories)
     results: dict[str, dict[str, list[float]]] = {w: {n: [] for n in names} for w in workloads}
     for round_index in range(rounds):
         order = names[round_index % len(names) :] + names[: round_index % len(names)]
@@ -205,54 +223,70 @@ async def bench(
 
 
 def report(results: dict[str, dict[str, list[float]]]) -> None:
-    print("\nmedians (msg/s; fanout: deliveries/s); ratios: of the medians [per-round min-max]")
-    print(
-        f"{'workload':<12}{'narrows':>10}{'ch_redis':>10}{'ch_pubsub':>11}"
-        f"{'x ch_redis':>22}{'x ch_pubsub':>24}"
-    )
+    """Medians per layer, then each narrows layer over each other layer: the ratio of the
+    medians and, in brackets, the lowest and highest per-round ratio."""
+    names = list(next(iter(results.values())))
+    ours = [name for name in names if name.startswith("narrows")]
+    print("\nmedians (msg/s; fanout: deliveries/s)")
+    print(f"{'workload':<12}" + "".join(f"{name:>24}" for name in names))
     for workload, per_layer in results.items():
-        medians = {name: statistics.median(rates) for name, rates in per_layer.items()}
-        columns = []
-        for peer in ("channels_redis", "channels_redis_pubsub"):
-            rounds = [n / p for n, p in zip(per_layer["narrows"], per_layer[peer], strict=True)]
-            ratio = medians["narrows"] / medians[peer]
-            columns.append(f"{ratio:.2f}x [{min(rounds):.1f}-{max(rounds):.1f}]")
-        print(
-            f"{workload:<12}{medians['narrows']:>10.0f}{medians['channels_redis']:>10.0f}"
-            f"{medians['channels_redis_pubsub']:>11.0f}{columns[0]:>22}{columns[1]:>24}"
-        )
+        medians = [statistics.median(per_layer[name]) for name in names]
+        print(f"{workload:<12}" + "".join(f"{median:>24.0f}" for median in medians))
+    for mine in ours:
+        peers = [name for name in names if name != mine]
+        if not peers:
+            continue
+        print(f"\n{mine} over: median ratio [per-round min-max]")
+        print(f"{'workload':<12}" + "".join(f"{name:>24}" for name in peers))
+        for workload, per_layer in results.items():
+            cells = []
+            for peer in peers:
+                rounds = [a / b for a, b in zip(per_layer[mine], per_layer[peer], strict=True)]
+                ratio = statistics.median(per_layer[mine]) / statistics.median(per_layer[peer])
+                cells.append(f"{ratio:.2f}x [{min(rounds):.1f}-{max(rounds):.1f}]")
+            print(f"{workload:<12}" + "".join(f"{cell:>24}" for cell in cells))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
+    parser.add_argument("--redis-url", help="use this running Redis instead of starting one")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (all layers)")
     parser.add_argument(
         "--workloads", default=",".join(WORKLOADS), help="comma-separated subset to run"
     )
+    parser.add_argument(
+        "--layers", default=",".join(LAYERS), help="comma-separated subset of " + ",".join(LAYERS)
+    )
     args = parser.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as workdir:
-        proc = start_redis(args.redis_server, port, workdir)
-        try:
-            print(
-                f"redis-server on 127.0.0.1:{port}; python {sys.version.split()[0]}; "
-                f"{args.rounds} interleaved rounds",
-                flush=True,
-            )
-            chosen = {name: WORKLOADS[name] for name in args.workloads.split(",")}
-            coro = bench(f"redis://127.0.0.1:{port}", args.rounds, chosen)
-            if args.uvloop:
-                import uvloop
+    chosen = {name: WORKLOADS[name] for name in args.workloads.split(",")}
+    layers = args.layers.split(",")
+    unknown = sorted(set(layers) - set(LAYERS))
+    if unknown:
+        parser.error(f"unknown layers {unknown}; expected some of {LAYERS}")
+    with contextlib.ExitStack() as stack:
+        url = args.redis_url
+        if url is None:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory())
+            port = free_port()
+            proc = start_redis(args.redis_server, port, workdir)
+            stack.callback(proc.wait, 10)
+            stack.callback(proc.terminate)
+            url = f"redis://127.0.0.1:{port}"
+        print(
+            f"redis-server {url}; python {sys.version.split()[0]}; "
+            f"{args.rounds} interleaved rounds",
+            flush=True,
+        )
+        coro = bench(url, args.rounds, chosen, layers)
+        if args.uvloop:
+            import uvloop
 
-                results = uvloop.run(coro)
-            else:
-                results = asyncio.run(coro)
-            report(results)
-        finally:
-            proc.terminate()
-            proc.wait(10)
+            results = uvloop.run(coro)
+        else:
+            results = asyncio.run(coro)
+        report(results)
 
 
 if __name__ == "__main__":

@@ -145,6 +145,26 @@ async def test_group_send_reaches_members_only(make_layer: Any) -> None:
         await asyncio.wait_for(layer.receive(bob), 0.3)
 
 
+async def test_local_channels_of_every_prefix_receive(make_layer: Any) -> None:
+    layer = make_layer()
+    first = await layer.new_channel("alpha")
+    await layer.send(first, {"type": "one"})
+    assert (await recv(layer, first))["type"] == "one"
+    # Made while the layer is already receiving for "alpha".
+    later = [await layer.new_channel(prefix) for prefix in ("beta", "gamma.delta", "beta")]
+    for index, channel in enumerate(later):
+        await layer.send(channel, {"type": "direct", "i": index})
+        await layer.group_add("prefixes", channel)
+    await layer.group_add("prefixes", first)
+    assert [(await recv(layer, channel))["i"] for channel in later] == [0, 1, 2]
+    await layer.group_send("prefixes", {"type": "group"})
+    for channel in [first, *later]:
+        assert (await recv(layer, channel))["type"] == "group"
+    for channel in [first, *later]:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(layer.receive(channel), 0.2)
+
+
 async def test_group_send_to_named_and_local_channels(make_layer: Any) -> None:
     layer = make_layer()
     local = await layer.new_channel()

@@ -160,7 +160,7 @@ async def test_receiver_that_disappears_leaves_its_groups_after_expiry(
         async def members() -> set[str]:
             if kind == "inmemory":
                 return set(layer.groups.get("room", {}))
-            return set(layer._state().group_members.get("room", {}))
+            return layer._state().member_channels("room")
 
         async def poll() -> None:
             while gone in await members():

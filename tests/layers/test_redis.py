@@ -169,7 +169,7 @@ async def test_group_send_is_one_envelope_per_process(
     for channel in members:
         await receiver.group_add("wide", channel)
     await sender.group_send("wide", {"type": "x"})
-    process_list = f"{receiver.prefix}:{members[0][: members[0].index('!') + 1]}"
+    process_list = receiver._list_key(members[0][: members[0].index("!") + 1])
     assert redis_single.cli("llen", process_list).strip() == "1"
     got = await asyncio.gather(
         *(asyncio.wait_for(receiver.receive(channel), 5) for channel in members)

@@ -7,7 +7,9 @@ process-local channels (``specific.XXX!suffix``).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 Entry = tuple[float, dict[str, Any]]  # (deadline, message)
@@ -16,11 +18,13 @@ Entry = tuple[float, dict[str, Any]]  # (deadline, message)
 class LocalQueue:
     """Messages as ``(deadline, message)`` in arrival order, plus receivers in FIFO order."""
 
-    __slots__ = ("messages", "waiters")
+    __slots__ = ("capacity", "messages", "waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int | None = None) -> None:
         self.messages: deque[Entry] = deque()
         self.waiters: deque[asyncio.Future[Entry]] = deque()
+        # Only the asyncio.Queue-style methods below use it; layers apply their own.
+        self.capacity = capacity
 
     def hand_over(self, entry: Entry, running: asyncio.AbstractEventLoop | None = None) -> bool:
         """Give ``entry`` to the first receiver still waiting; False if there is none.
@@ -91,6 +95,49 @@ class LocalQueue:
     @property
     def idle(self) -> bool:
         return not self.messages and not self.waiters
+
+    # The asyncio.Queue methods code written for channels_redis' ``receive_buffer`` uses.
+    # A full queue drops its oldest message to take a new one, as channels_redis' does.
+
+    def qsize(self) -> int:
+        return len(self.messages)
+
+    def empty(self) -> bool:
+        return not self.messages
+
+    def full(self) -> bool:
+        return self.capacity is not None and len(self.messages) >= self.capacity
+
+    def put_nowait(self, message: Any) -> None:
+        entry = (math.inf, message)
+        if self.hand_over(entry):
+            return
+        if self.full():
+            self.messages.popleft()
+        self.messages.append(entry)
+
+    def get_nowait(self) -> Any:
+        if not self.messages:
+            raise asyncio.QueueEmpty
+        return self.messages.popleft()[1]
+
+    async def get(self) -> Any:
+        if self.messages:
+            return self.messages.popleft()[1]
+        return (await self.wait())[1]
+
+
+class ReceiveBuffer(dict[str, LocalQueue]):
+    """Channel name -> ``LocalQueue``; looking up a missing channel creates its queue
+    with the channel's capacity (what channels_redis' ``receive_buffer`` does)."""
+
+    def __init__(self, capacity_for: Callable[[str], int]) -> None:
+        super().__init__()
+        self.capacity_for = capacity_for
+
+    def __missing__(self, channel: str) -> LocalQueue:
+        queue = self[channel] = LocalQueue(self.capacity_for(channel))
+        return queue
 
 
 def _set_if_pending(waiter: asyncio.Future[Entry], entry: Entry) -> None:

@@ -16,43 +16,32 @@ for groups), so a channel is always read where it is written.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import time
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from redis import exceptions as redis_errors
-
 from narrows.layers import names
 from narrows.layers.base import BaseChannelLayer, CapacityPattern
 from narrows.layers.exceptions import ChannelFull, ChannelLayerUnavailable
-from narrows.layers.queues import LocalQueue
 from narrows.layers.redis import scripts
 from narrows.layers.redis.codec import Codec
 from narrows.layers.redis.groups import GroupsMixin
 from narrows.layers.redis.hashing import HashRing
 from narrows.layers.redis.hosts import decode_hosts, make_client
+from narrows.layers.redis.receiving import RETRYABLE, ReceivingMixin
 from narrows.layers.redis.state import LoopState
 
 logger = logging.getLogger("narrows.layers.redis")
 
 T = TypeVar("T")
 
-# Errors after which the same command can succeed once Redis is back (restart, failover).
-RETRYABLE: tuple[type[BaseException], ...] = (
-    redis_errors.ConnectionError,
-    redis_errors.TimeoutError,
-    redis_errors.ReadOnlyError,
-    redis_errors.ClusterDownError,
-    redis_errors.TryAgainError,
-    OSError,
-)
-BATCH = 256
 
-
-class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
+class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
     """Drop-in for ``channels_redis.core.RedisChannelLayer`` (same CONFIG keys) plus Cluster.
 
     ``retry_timeout``: how long a send/group operation keeps retrying while Redis is
@@ -109,6 +98,10 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         self._one_trip_group_send = (
             len(self.hosts) == 1 and self.hosts[0].kind != "cluster" and not self.channel_capacity
         )
+        # Process-local channels are "<prefix>.<client_prefix>!<suffix>"; event loops after
+        # the first get the prefix plus a number (each loop receives its own channels).
+        self.client_prefix = uuid.uuid4().hex
+        self._loop_numbers = itertools.count()
         self._last_loop_ref: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None
         self._last_state: LoopState | None = None
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
@@ -131,10 +124,10 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
             time.time() + self.expiry, targets, self.codec.pack_message(message)
         )
         capacity = self.get_capacity(channel)
-        key = self._key(non_local)
+        shard, key = self._locate(non_local)
         queued = await self._execute(
             state,
-            self.ring.shard_for(non_local),
+            shard,
             lambda client: scripts.send.run(
                 client, 1, key, payload, capacity, self._expire_seconds
             ),
@@ -152,20 +145,18 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         if queue is None:
             # First receive on this channel (or first since its queue was swept): check it.
             names.require_valid_channel_name(channel)
-            if "!" not in channel:
-                return await self._receive_shared(state, channel)
             non_local = names.non_local_name(channel)
+            if non_local == channel:
+                shard, key = self._locate(channel)
+                return await self._receive_shared(state, channel, key, shard)
             if not state.owns(non_local):
                 raise ValueError(
                     f"Expected a channel from this layer's new_channel() in this event loop "
-                    f"(...{state.client_prefix}!...), got {channel!r}"
+                    f"(...{state.marker}...), got {channel!r}"
                 )
-            if state.receiver is None or state.receiver.done():
-                state.receiver = asyncio.ensure_future(self._receive_loop(state, non_local))
-            queue = state.local[channel] = LocalQueue()
-        elif state.receiver is None or state.receiver.done():
-            non_local = names.non_local_name(channel)
-            state.receiver = asyncio.ensure_future(self._receive_loop(state, non_local))
+            self._watch(state, non_local)
+            queue = state.local[channel]
+        self._ensure_receiving(state)
         if queue.messages:
             entry, expired = queue.pop_live(time.time())
             if expired:
@@ -179,7 +170,9 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
 
     async def new_channel(self, prefix: str = "specific") -> str:
         state = self._state()
-        return f"{prefix.rstrip('.')}.{state.client_prefix}!{next(state.counter):x}"
+        head = prefix.rstrip(".")
+        self._watch(state, f"{head}{state.marker}")
+        return f"{head}{state.marker}{next(state.counter):x}"
 
     # Flush extension
 
@@ -255,7 +248,10 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         if state is None:
             for other in [other for other in self._states if other.is_closed()]:
                 self._states.pop(other, None)
-            state = self._states[loop] = LoopState(len(self.hosts))
+            number = next(self._loop_numbers)
+            client_prefix = self.client_prefix + (f"x{number:x}" if number else "")
+            state = LoopState(len(self.hosts), client_prefix, self.get_capacity)
+            self._states[loop] = state
             state.closer = self._closed_with_loop(loop)
             state.spawn(_start(state.closer))
         # The last loop is kept by weak reference too (a closed loop may be collected).
@@ -288,6 +284,24 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
     def _key(self, non_local: str) -> str:
         return f"{self.prefix}:{non_local}"
 
+    def _list_shard(self, non_local: str) -> int:
+        """The shard of a process list ``<prefix>.<client>!``: the one for ``<client>!``,
+        so all the lists of one event loop share a shard (and one blocking pop)."""
+        return self.ring.shard_for(non_local[non_local.rfind(".") + 1 :])
+
+    def _list_key(self, non_local: str) -> str:
+        if self.hosts[0].kind == "cluster":
+            # A hash tag keeps all the lists of one event loop in one slot.
+            cut = non_local.rfind(".") + 1
+            return f"{self.prefix}:{non_local[:cut]}{{{non_local[cut:]}}}"
+        return f"{self.prefix}:{non_local}"
+
+    def _locate(self, non_local: str) -> tuple[int, str]:
+        """The shard and the key of a plain channel or of a process list."""
+        if non_local.endswith("!"):
+            return self._list_shard(non_local), self._list_key(non_local)
+        return self.ring.shard_for(non_local), self._key(non_local)
+
     async def _execute(
         self,
         state: LoopState,
@@ -296,13 +310,22 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
         what: str,
     ) -> T:
         """Run ``operation(client)``, retrying while Redis is unreachable (restart,
-        failover) for up to ``retry_timeout`` seconds."""
+        failover) for up to ``retry_timeout`` seconds.
+
+        A cancel that arrives during the operation is raised even when redis-py swallowed
+        it (or turned it into a connection error): a caller's loop of sends must stop
+        when its task is cancelled, or ``asyncio.run()`` never returns.
+        """
         deadline: float | None = None
         delay = 0.05
+        task = asyncio.current_task()
+        cancels = 0 if task is None else task.cancelling()
         while True:
             try:
-                return await operation(self._client(state, shard))
+                result = await operation(self._client(state, shard))
             except RETRYABLE as exc:
+                if task is not None and task.cancelling() > cancels:
+                    raise asyncio.CancelledError from exc
                 now = time.monotonic()
                 if deadline is None:
                     deadline = now + self.retry_timeout
@@ -320,6 +343,10 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
                     ) from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+                continue
+            if task is not None and task.cancelling() > cancels:
+                raise asyncio.CancelledError
+            return result
 
     async def _delete_prefixed(self, client: Any) -> None:
         batch: list[bytes] = []
@@ -335,177 +362,6 @@ class RedisChannelLayer(GroupsMixin, BaseChannelLayer):
     async def _unlink(client: Any, keys: list[bytes]) -> None:
         # One UNLINK for a single server; redis-py's cluster client splits it by slot.
         await client.unlink(*keys)
-
-    # Receiving from shared (non-local) channels
-
-    async def _receive_shared(self, state: LoopState, channel: str) -> dict[str, Any]:
-        """BLPOP ``channel``'s list. The pop runs in its own task: if this receive is
-        cancelled while a message is on its way, the message is pushed back to the head of
-        the list for the next receiver instead of being lost."""
-        key = self._key(channel)
-        shard = self.ring.shard_for(channel)
-        while True:
-            task = state.spawn(self._pop_one(state, shard, key))
-            try:
-                raw = await asyncio.shield(task)
-            except asyncio.CancelledError:
-                task.add_done_callback(lambda done: self._give_back(state, shard, key, done))
-                raise
-            if raw is None:
-                continue
-            message = self._open_one(raw, channel)
-            if message is not None:
-                return message
-
-    async def _pop_one(self, state: LoopState, shard: int, key: str) -> bytes | None:
-        delay = 0.05
-        failing = False
-        while True:
-            try:
-                client = self._blocking_client(state, shard)
-                result = await client.blpop([key], self.block_timeout)
-            except RETRYABLE as exc:
-                if state.closing:
-                    return None
-                if not failing:
-                    logger.warning(
-                        "Lost Redis %s while receiving on %s (%s); reconnecting",
-                        self.hosts[shard].label,
-                        key,
-                        exc,
-                    )
-                failing = True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            if failing:
-                logger.warning("Reconnected to Redis %s", self.hosts[shard].label)
-            return None if result is None else bytes(result[1])
-
-    def _give_back(
-        self, state: LoopState, shard: int, key: str, task: asyncio.Future[bytes | None]
-    ) -> None:
-        if task.cancelled() or task.exception() is not None:
-            return
-        raw = task.result()
-        if raw is not None:
-            state.spawn(
-                self._execute(state, shard, lambda client: client.lpush(key, raw), "requeue")
-            )
-
-    def _open_one(self, raw: bytes, channel: str) -> dict[str, Any] | None:
-        try:
-            deadline, _, message = self.codec.open(raw)
-        except Exception as exc:
-            self._record_drop(f"undecodable ({type(exc).__name__})", [channel])
-            return None
-        if deadline < time.time():
-            self._record_drop("expired", [channel])
-            return None
-        return message
-
-    # Receiving for process-local channels: one loop per event loop
-
-    async def _receive_loop(self, state: LoopState, non_local: str) -> None:
-        key = self._key(non_local)
-        shard = self.ring.shard_for(non_local)
-        label = self.hosts[shard].label
-        delay = 0.05
-        failing = False
-        use_blmpop = True
-        # ``closing`` as well as cancellation: redis-py can turn the CancelledError of a
-        # pop cut short into a ConnectionError, which would otherwise mean "reconnect".
-        while not state.closing:
-            try:
-                client = self._blocking_client(state, shard)
-                if use_blmpop:
-                    result = await client.blmpop(
-                        self.block_timeout, 1, key, direction="LEFT", count=BATCH
-                    )
-                    batch = [] if result is None else result[1]
-                else:
-                    result = await client.blpop([key], self.block_timeout)
-                    batch = [] if result is None else [result[1]]
-            except asyncio.CancelledError:
-                raise
-            except redis_errors.ResponseError as exc:
-                if use_blmpop and "unknown command" in str(exc).lower():
-                    use_blmpop = False  # Redis < 7.0
-                    continue
-                logger.error("Redis %s rejected the receive loop's pop: %s", label, exc)
-                await asyncio.sleep(1.0)
-                continue
-            except Exception as exc:
-                if state.closing:
-                    return
-                if not failing:
-                    logger.warning(
-                        "Lost Redis %s while receiving for %s (%s); reconnecting",
-                        label,
-                        non_local,
-                        exc,
-                    )
-                failing = True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            if failing:
-                logger.warning("Reconnected to Redis %s; receiving for %s again", label, non_local)
-                failing = False
-                delay = 0.05
-            now = time.time()
-            for raw in batch:
-                self._dispatch(state, non_local, raw, now)
-            if now >= state.next_sweep:
-                state.next_sweep = now + min(1.0, self.expiry / 4)
-                self._sweep_local(state, now)
-            if 0 < len(batch) < BATCH and self.receive_linger:
-                # Traffic is flowing: let a few more messages gather so the next pop
-                # brings a batch instead of one message per round trip.
-                await asyncio.sleep(self.receive_linger)
-
-    def _dispatch(self, state: LoopState, non_local: str, raw: bytes, now: float) -> None:
-        try:
-            deadline, targets, message = self.codec.open(raw)
-        except Exception as exc:
-            self._record_drop(f"undecodable ({type(exc).__name__})", [non_local])
-            return
-        if isinstance(targets, str):
-            channels = [non_local + targets]
-        elif isinstance(targets, dict):
-            channels = self._group_targets(state, non_local, targets, now)
-        else:
-            channels = [non_local]
-        if not channels:
-            return
-        if deadline < now:
-            self._record_drop("expired", channels, count=len(channels))
-            return
-        loop = asyncio.get_running_loop()
-        for index, channel in enumerate(channels):
-            # Each channel gets its own dict, so one consumer changing it affects no other.
-            entry = (deadline, message if index == 0 else dict(message))
-            queue = state.local.get(channel)
-            if queue is None:
-                queue = state.local[channel] = LocalQueue()
-            elif queue.hand_over(entry, loop):
-                continue
-            if len(queue.messages) >= self.get_capacity(channel):
-                queue.messages.popleft()
-                self._record_drop("evicted", [channel])
-            queue.messages.append(entry)
-
-    def _sweep_local(self, state: LoopState, now: float) -> None:
-        """Drop locally buffered messages nobody received within ``expiry``; their channel
-        is taken as dead and leaves the groups this process added it to."""
-        for channel, queue in list(state.local.items()):
-            expired = queue.drop_expired(now)
-            if expired:
-                self._record_drop("expired", [channel], count=expired)
-                for group in list(state.channel_groups.get(channel, ())):
-                    self._leave_locally(state, group, channel)
-            if queue.idle:
-                del state.local[channel]
 
 
 async def _start(generator: AsyncIterator[None]) -> None:

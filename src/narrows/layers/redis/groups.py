@@ -1,11 +1,12 @@
 """Groups for the Redis layer: membership by process, fan-out by process.
 
 ``{prefix}:group:{group}`` is a sorted set of *non-local* names -- the process list
-``specific.<client>!`` of each process with members, or a plain channel name -- scored
-by their latest join. Each process keeps the channel-level membership of its own
-channels (``LoopState.group_members``). A group_send therefore pushes one envelope per
-process (naming the group) and one per plain channel: the work and the bytes do not grow
-with the number of members, and the receiving process fans out locally.
+``specific.<client>!`` of each process with members (one per ``new_channel()`` prefix
+in use), or a plain channel name -- scored by their latest join. Each process keeps the
+channel-level membership of its own channels (``LoopState.group_members``). A group_send
+therefore pushes one envelope per process list (naming the group) and one per plain
+channel: the work and the bytes do not grow with the number of members, and the
+receiving process fans out locally to the list's members.
 
 A process that adds or discards *another* process's channel also pushes a small control
 envelope into that process's list, ahead of any later group message, so the owner's view
@@ -45,7 +46,7 @@ class GroupsMixin:
         _one_trip_group_send: bool
 
         def _state(self) -> LoopState: ...
-        def _key(self, non_local: str) -> str: ...
+        def _locate(self, non_local: str) -> tuple[int, str]: ...
         def get_capacity(self, channel: str) -> int: ...
         def _record_drop(
             self, reason: str, channels: list[str], group: str | None = ..., count: int = ...
@@ -155,20 +156,21 @@ class GroupsMixin:
         to_process: bytes,
         to_channel: bytes,
     ) -> list[str]:
-        by_shard: dict[int, list[str]] = {}
+        by_shard: dict[int, list[tuple[str, str]]] = {}
         for name in entries:
-            by_shard.setdefault(self.ring.shard_for(name), []).append(name)
+            shard, key = self._locate(name)
+            by_shard.setdefault(shard, []).append((name, key))
 
-        async def push(shard: int, shard_names: list[str]) -> list[str]:
+        async def push(shard: int, shard_names: list[tuple[str, str]]) -> list[str]:
             calls = [
                 (
                     1,
-                    self._key(name),
+                    key,
                     to_process if name.endswith("!") else to_channel,
                     self.get_capacity(name),
                     self._expire_seconds,
                 )
-                for name in shard_names
+                for name, key in shard_names
             ]
             queued = await self._execute(
                 state,
@@ -176,7 +178,7 @@ class GroupsMixin:
                 lambda client: scripts.send.run_many(client, calls),
                 f"group_send {group!r}",
             )
-            return [name for ok, name in zip(queued, shard_names, strict=True) if not ok]
+            return [name for ok, (name, _) in zip(queued, shard_names, strict=True) if not ok]
 
         results = await asyncio.gather(*(push(shard, ns) for shard, ns in by_shard.items()))
         return [name for shard_full in results for name in shard_full]
@@ -186,11 +188,12 @@ class GroupsMixin:
     ) -> None:
         payload = self.codec.envelope(time.time() + self.expiry, control, b"\x80")
         capacity = self.get_capacity(channel)
+        shard, key = self._locate(non_local)
         queued = await self._execute(
             state,
-            self.ring.shard_for(non_local),
+            shard,
             lambda client: scripts.send.run(
-                client, 1, self._key(non_local), payload, capacity, self._expire_seconds
+                client, 1, key, payload, capacity, self._expire_seconds
             ),
             f"group membership of {channel!r}",
         )
@@ -225,17 +228,18 @@ class GroupsMixin:
     def _group_targets(
         self, state: LoopState, non_local: str, targets: dict[str, Any], now: float
     ) -> list[str]:
-        """Channels of this process a group/control envelope is for (control: none)."""
+        """Channels of this process a group/control envelope popped from the list
+        ``non_local`` is for (control and wake-up envelopes: none)."""
         group = targets.get("group")
         if group is not None:
-            members = state.group_members.get(group)
+            members = state.members(group, non_local)
             if not members:
                 return []
             oldest = now - self.group_expiry
             expired = [channel for channel, joined in members.items() if joined < oldest]
             for channel in expired:
                 self._leave_locally(state, group, channel)
-            return list(members) if members else []
+            return list(members)
         if "add" in targets:
             state.add_member(targets["add"], non_local + targets["channel"], targets["at"])
         elif "discard" in targets:

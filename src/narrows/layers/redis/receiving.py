@@ -1,0 +1,292 @@
+"""Receiving for the Redis layer: blocking pops for shared channels, one receive loop per
+event loop for process-local channels.
+
+A loop's process-local channels are ``<prefix>.<client>!<suffix>``; every ``prefix``
+given to ``new_channel()`` has its own process list ``<prefix>.<client>!`` (so capacity is
+per list, as in channels_redis). All the lists of one loop live on one shard, and the
+loop's receive loop pops them all in one ``BLMPOP`` (rotating their order so a busy list
+cannot starve the others). A list created while that pop blocks is added by waking the
+loop with a small envelope pushed to a list it already watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from redis import exceptions as redis_errors
+
+from narrows.layers.redis import scripts
+from narrows.layers.redis.state import LoopState
+
+if TYPE_CHECKING:
+    from narrows.layers.redis.codec import Codec
+    from narrows.layers.redis.hosts import HostSpec
+
+logger = logging.getLogger("narrows.layers.redis")
+
+T = TypeVar("T")
+
+# Errors after which the same command can succeed once Redis is back (restart, failover).
+RETRYABLE: tuple[type[BaseException], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ReadOnlyError,
+    redis_errors.ClusterDownError,
+    redis_errors.TryAgainError,
+    OSError,
+)
+BATCH = 256
+# A wake-up envelope may go over a list's capacity: it is popped at once.
+WAKE_CAPACITY = 2**31
+
+
+def cancelling(task: asyncio.Task[Any] | None) -> bool:
+    """True once ``task`` was asked to stop. redis-py can swallow the CancelledError of a
+    command cut short (the command then returns normally), so loops that issue command
+    after command check this after each one instead of relying on the exception."""
+    return task is not None and task.cancelling() > 0
+
+
+class ReceivingMixin:
+    if TYPE_CHECKING:
+        hosts: list[HostSpec]
+        codec: Codec
+        expiry: float
+        block_timeout: float
+        receive_linger: float
+        _expire_seconds: int
+
+        def _blocking_client(self, state: LoopState, shard: int) -> Any: ...
+        def _record_drop(
+            self, reason: str, channels: list[str], group: str | None = ..., count: int = ...
+        ) -> None: ...
+        def _group_targets(
+            self, state: LoopState, non_local: str, targets: dict[str, Any], now: float
+        ) -> list[str]: ...
+        def _leave_locally(self, state: LoopState, group: str, channel: str) -> None: ...
+        def _list_shard(self, non_local: str) -> int: ...
+        def _list_key(self, non_local: str) -> str: ...
+        async def _execute(
+            self,
+            state: LoopState,
+            shard: int,
+            operation: Callable[[Any], Awaitable[T]],
+            what: str,
+        ) -> T: ...
+
+    # Shared (non-local) channels: a blocking pop per receive
+
+    async def _receive_shared(
+        self, state: LoopState, channel: str, key: str, shard: int
+    ) -> dict[str, Any]:
+        """BLPOP ``channel``'s list. The pop runs in its own task: if this receive is
+        cancelled while a message is on its way, the message is pushed back to the head of
+        the list for the next receiver instead of being lost."""
+        while True:
+            task = state.spawn(self._pop_one(state, shard, key))
+            try:
+                raw = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                task.add_done_callback(lambda done: self._give_back(state, shard, key, done))
+                raise
+            if raw is None:
+                continue
+            message = self._open_one(raw, channel)
+            if message is not None:
+                return message
+
+    async def _pop_one(self, state: LoopState, shard: int, key: str) -> bytes | None:
+        """One message from ``key``, or None after ``block_timeout`` (or on close)."""
+        me = asyncio.current_task()
+        delay = 0.05
+        failing = False
+        while True:
+            try:
+                client = self._blocking_client(state, shard)
+                result = await client.blpop([key], self.block_timeout)
+            except RETRYABLE as exc:
+                if state.closing or cancelling(me):
+                    return None
+                if not failing:
+                    logger.warning(
+                        "Lost Redis %s while receiving on %s (%s); reconnecting",
+                        self.hosts[shard].label,
+                        key,
+                        exc,
+                    )
+                failing = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            if failing:
+                logger.warning("Reconnected to Redis %s", self.hosts[shard].label)
+            if result is None and cancelling(me):
+                raise asyncio.CancelledError
+            return None if result is None else bytes(result[1])
+
+    def _give_back(
+        self, state: LoopState, shard: int, key: str, task: asyncio.Future[bytes | None]
+    ) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        raw = task.result()
+        if raw is not None:
+            state.spawn(
+                self._execute(state, shard, lambda client: client.lpush(key, raw), "requeue")
+            )
+
+    def _open_one(self, raw: bytes, channel: str) -> dict[str, Any] | None:
+        try:
+            deadline, _, message = self.codec.open(raw)
+        except Exception as exc:
+            self._record_drop(f"undecodable ({type(exc).__name__})", [channel])
+            return None
+        if deadline < time.time():
+            self._record_drop("expired", [channel])
+            return None
+        return message
+
+    # Process-local channels: one receive loop per event loop, all its lists
+
+    def _watch(self, state: LoopState, non_local: str) -> None:
+        """Make ``non_local`` one of the lists the loop's receive loop pops; wake a
+        running receive loop so its next pop includes it."""
+        key = self._list_key(non_local)
+        if key in state.lists:
+            return
+        watched = next(iter(state.lists), None)
+        state.lists[key] = non_local
+        if watched is not None and state.receiver is not None and not state.receiver.done():
+            state.spawn(self._wake(state, watched))
+
+    async def _wake(self, state: LoopState, key: str) -> None:
+        payload = self.codec.envelope(time.time() + self.expiry, {"wake": 1}, b"\x80")
+        await self._execute(
+            state,
+            self._list_shard(state.lists[key]),
+            lambda client: scripts.send.run(
+                client, 1, key, payload, WAKE_CAPACITY, self._expire_seconds
+            ),
+            "wake the receive loop",
+        )
+
+    def _ensure_receiving(self, state: LoopState) -> None:
+        if state.receiver is None or state.receiver.done():
+            state.receiver = asyncio.ensure_future(self._receive_loop(state))
+
+    async def _receive_loop(self, state: LoopState) -> None:
+        me = asyncio.current_task()
+        shard = self._list_shard(state.marker[1:])
+        label = self.hosts[shard].label
+        delay = 0.05
+        failing = False
+        use_blmpop = True
+        turn = 0
+        # ``closing`` as well as cancellation: redis-py can turn the CancelledError of a
+        # pop cut short into a ConnectionError, or swallow it and return.
+        while not state.closing and not cancelling(me):
+            keys = list(state.lists)
+            turn = (turn + 1) % len(keys)
+            keys = keys[turn:] + keys[:turn]
+            try:
+                client = self._blocking_client(state, shard)
+                if use_blmpop:
+                    result = await client.blmpop(
+                        self.block_timeout, len(keys), *keys, direction="LEFT", count=BATCH
+                    )
+                    popped = None if result is None else (result[0], result[1])
+                else:
+                    result = await client.blpop(keys, self.block_timeout)
+                    popped = None if result is None else (result[0], [result[1]])
+            except asyncio.CancelledError:
+                raise
+            except redis_errors.ResponseError as exc:
+                if use_blmpop and "unknown command" in str(exc).lower():
+                    use_blmpop = False  # Redis < 7.0
+                    continue
+                logger.error("Redis %s rejected the receive loop's pop: %s", label, exc)
+                await asyncio.sleep(1.0)
+                continue
+            except Exception as exc:
+                if state.closing or cancelling(me):
+                    return
+                if not failing:
+                    logger.warning(
+                        "Lost Redis %s while receiving for %s (%s); reconnecting",
+                        label,
+                        state.marker[1:],
+                        exc,
+                    )
+                failing = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            if failing:
+                logger.warning(
+                    "Reconnected to Redis %s; receiving for %s again", label, state.marker[1:]
+                )
+                failing = False
+                delay = 0.05
+            now = time.time()
+            if popped is not None:
+                non_local = state.lists.get(popped[0].decode(), "")
+                for raw in popped[1]:
+                    self._dispatch(state, non_local, raw, now)
+            if now >= state.next_sweep:
+                state.next_sweep = now + min(1.0, self.expiry / 4)
+                self._sweep_local(state, now)
+            if popped is not None and len(popped[1]) < BATCH and self.receive_linger:
+                # Traffic is flowing: let a few more messages gather so the next pop
+                # brings a batch instead of one message per round trip.
+                await asyncio.sleep(self.receive_linger)
+
+    def _dispatch(self, state: LoopState, non_local: str, raw: bytes, now: float) -> None:
+        try:
+            deadline, targets, message = self.codec.open(raw)
+        except Exception as exc:
+            self._record_drop(f"undecodable ({type(exc).__name__})", [non_local])
+            return
+        if isinstance(targets, str):
+            channels = [non_local + targets]
+        elif isinstance(targets, dict):
+            channels = self._group_targets(state, non_local, targets, now)
+        else:
+            channels = [non_local]
+        if not channels:
+            return
+        if deadline < now:
+            self._record_drop("expired", channels, count=len(channels))
+            return
+        loop = asyncio.get_running_loop()
+        local = state.local
+        for index, channel in enumerate(channels):
+            # Each channel gets its own dict, so one consumer changing it affects no other.
+            entry = (deadline, message if index == 0 else dict(message))
+            queue = local.get(channel)
+            if queue is None:
+                queue = local[channel]
+            elif queue.hand_over(entry, loop):
+                continue
+            if queue.full():
+                queue.messages.popleft()
+                self._record_drop("evicted", [channel])
+            queue.messages.append(entry)
+
+    def _sweep_local(self, state: LoopState, now: float) -> None:
+        """Drop locally buffered messages nobody received within ``expiry``; their channel
+        is taken as dead and leaves the groups this process added it to."""
+        for channel, queue in list(state.local.items()):
+            expired = queue.drop_expired(now)
+            if expired:
+                self._record_drop("expired", [channel], count=expired)
+                for group in list(state.channel_groups.get(channel, ())):
+                    self._leave_locally(state, group, channel)
+            if queue.idle:
+                del state.local[channel]
+
+
+__all__ = ["BATCH", "RETRYABLE", "ReceivingMixin", "cancelling"]

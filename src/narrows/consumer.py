@@ -22,6 +22,7 @@ from asgiref.sync import async_to_sync
 from narrows import DEFAULT_CHANNEL_LAYER
 from narrows.db import aclose_old_connections, database_sync_to_async
 from narrows.exceptions import StopConsumer
+from narrows.layers.base import ChannelLayer
 from narrows.sync import call_hook, run_sync
 from narrows.types import Message, Receive, Scope, Send
 from narrows.utils import await_many_dispatch
@@ -29,27 +30,11 @@ from narrows.utils import await_many_dispatch
 __all__ = ["AsyncConsumer", "SyncConsumer", "get_handler_name"]
 
 
-class ChannelLayerLike(Protocol):
-    """The part of the channel-layer contract the consumers use."""
+def get_channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> ChannelLayer | None:
+    """``narrows.layers.get_channel_layer``, imported when first needed (it reads settings)."""
+    from narrows.layers.manager import get_channel_layer as layers_get_channel_layer
 
-    async def new_channel(self, prefix: str = ...) -> str: ...
-
-    async def receive(self, channel: str) -> dict[str, Any]: ...
-
-    async def send(self, channel: str, message: dict[str, Any]) -> None: ...
-
-    async def group_add(self, group: str, channel: str) -> None: ...
-
-    async def group_discard(self, group: str, channel: str) -> None: ...
-
-    async def group_send(self, group: str, message: dict[str, Any]) -> None: ...
-
-
-def get_channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> ChannelLayerLike | None:
-    """``narrows.layers.get_channel_layer``, imported when first needed."""
-    from narrows.layers import get_channel_layer as layers_get_channel_layer
-
-    return cast("ChannelLayerLike | None", layers_get_channel_layer(alias))
+    return layers_get_channel_layer(alias)
 
 
 def get_handler_name(message: Message) -> str:
@@ -87,7 +72,7 @@ class AsyncConsumer:
     channel_layer_alias: str = DEFAULT_CHANNEL_LAYER
 
     scope: Scope
-    channel_layer: ChannelLayerLike | None
+    channel_layer: ChannelLayer | None
     channel_name: str
     channel_receive: Callable[[], Awaitable[dict[str, Any]]]
     base_send: Callable[[Message], Any]

@@ -16,8 +16,8 @@ from typing import Any
 
 from asgiref.server import StatelessServer
 
-from narrows.consumer import ChannelLayerLike
 from narrows.exceptions import InvalidChannelLayerError
+from narrows.layers.base import ChannelLayer
 from narrows.types import Message, Scope
 
 __all__ = ["Worker"]
@@ -32,7 +32,7 @@ class Worker(StatelessServer):
         self,
         application: Any,
         channels: Iterable[str],
-        channel_layer: ChannelLayerLike | None,
+        channel_layer: ChannelLayer | None,
         max_applications: int = 1000,
     ) -> None:
         super().__init__(application, max_applications)  # type: ignore[no-untyped-call]

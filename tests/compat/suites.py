@@ -41,10 +41,19 @@ class Counts:
         )
 
 
-def venv(name: str, requirements: Sequence[str], *, with_narrows: bool = True) -> Path:
+def venv(
+    name: str,
+    requirements: Sequence[str],
+    *,
+    with_narrows: bool = True,
+    without_dependencies: Sequence[str] = (),
+) -> Path:
     """The python of a cached virtualenv with ``requirements`` (and this checkout of
-    narrows, editable, unless ``with_narrows`` is False)."""
-    wanted = "\n".join([*requirements, f"narrows={with_narrows}"])
+    narrows, editable, unless ``with_narrows`` is False). ``without_dependencies`` are
+    installed with ``--no-deps`` (a library that would pull in the real Channels)."""
+    wanted = "\n".join(
+        [*requirements, *without_dependencies, f"narrows={with_narrows}", "no-deps:"]
+    )
     stamp_value = hashlib.sha256(
         (wanted + (ROOT / "pyproject.toml").read_text()).encode()
     ).hexdigest()
@@ -59,6 +68,8 @@ def venv(name: str, requirements: Sequence[str], *, with_narrows: bool = True) -
     install = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     packages = list(requirements) + (["-e", f"{ROOT}[redis]"] if with_narrows else [])
     _quiet([*install, *packages])
+    if without_dependencies:
+        _quiet([*install, "--no-deps", *without_dependencies])
     stamp.write_text(stamp_value)
     return python
 
@@ -87,7 +98,7 @@ def pypi_sdist(requirement: str) -> Path:
             "-q",
             "--no-deps",
             "--no-binary",
-            ":all:",
+            requirement.split("==")[0],
             "--disable-pip-version-check",
             "-d",
             str(downloads),

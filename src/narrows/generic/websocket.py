@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any, ClassVar, Protocol
 
-from narrows.consumer import AsyncConsumer, ChannelLayerLike, SyncConsumer
+from narrows.consumer import AsyncConsumer, SyncConsumer
 from narrows.db import database_sync_to_async
 from narrows.exceptions import (
     AcceptConnection,
@@ -19,6 +19,7 @@ from narrows.exceptions import (
     InvalidChannelLayerError,
     StopConsumer,
 )
+from narrows.layers.base import ChannelLayer
 from narrows.sync import call_async, call_hook, run_sync
 from narrows.types import HeaderIterable, Message
 
@@ -37,7 +38,7 @@ class _WebsocketLike(Protocol):
 
     _sync: ClassVar[bool]
     groups: list[str] | None
-    channel_layer: ChannelLayerLike | None
+    channel_layer: ChannelLayer | None
     channel_name: str
     _disconnect_called: bool
 

@@ -142,9 +142,10 @@ class ChannelLayerManager:
 channel_layers = ChannelLayerManager()
 
 
-def get_channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> Any:
+def get_channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> ChannelLayer | None:
     """The layer configured as ``CHANNEL_LAYERS[alias]``, or ``None`` if there is none."""
     try:
-        return channel_layers[alias]
+        layer: ChannelLayer = channel_layers[alias]
     except KeyError:
         return None
+    return layer

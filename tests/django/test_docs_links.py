@@ -1,4 +1,4 @@
-"""Links in the Django-facing docs point at files and headings that exist."""
+"""Links in every Markdown page point at files and headings that exist."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from tests.helpers import ROOT
 
-DOCS = ["index.md", "tutorial.md", "reference.md", "migrating.md"]
+#: Every Markdown page: the docs and the repository's own (README, CONTRIBUTING, ...).
+DOCS = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("*.md"), *(ROOT / "docs").glob("*.md")])
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -26,7 +27,7 @@ def anchors(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("doc", DOCS)
 def test_relative_links_resolve(doc: str) -> None:
-    source = ROOT / "docs" / doc
+    source = ROOT / doc
     broken = []
     for target in LINK.findall(source.read_text()):
         if target.startswith(("http://", "https://", "mailto:")):

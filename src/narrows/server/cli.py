@@ -166,7 +166,7 @@ def _socket_options(g: _Group) -> None:
         "--bind",
         dest="host",
         metavar="ADDRESS",
-        help="TCP address to listen on (default 127.0.0.1 when no endpoint is given)",
+        help="TCP address to listen on (127.0.0.1 when no endpoint is given)",
     )
     g.add(
         "-p",
@@ -174,7 +174,7 @@ def _socket_options(g: _Group) -> None:
         dest="port",
         type=int,
         metavar="PORT",
-        help="TCP port to listen on (default 8000)",
+        help="TCP port to listen on (8000 when no endpoint is given)",
     )
     g.add(
         "-u",

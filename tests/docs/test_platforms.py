@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import django
-
 from tests.helpers import ROOT, require_binary
 
 PAGE = (ROOT / "docs" / "platforms.md").read_text()

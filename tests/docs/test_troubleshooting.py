@@ -15,9 +15,9 @@ import re
 from functools import cache
 from pathlib import Path
 
-import django
 import pip
 
+import django
 from tests.helpers import ROOT
 
 PAGE = ROOT / "docs" / "troubleshooting.md"

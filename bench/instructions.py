@@ -58,7 +58,9 @@ def _callgrind_control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=120)
 
 
-def measure(name: str, requests: int, connections: int, warmup: int) -> float:
+def measure(
+    name: str, requests: int, connections: int, warmup: int, keep: str | None = None
+) -> float:
     """Instructions per request of one server (its main process only)."""
     server = _common.spec(_common.CEILING_HTTP if name == "ceiling" else name, HELLO_APP)
     missing = server.missing()
@@ -97,6 +99,9 @@ def measure(name: str, requests: int, connections: int, warmup: int) -> float:
             total = max([total, *map(int, found)])
     if not total:
         raise RuntimeError(f"callgrind wrote no totals (see {out_dir})")
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        shutil.copy(out_file, os.path.join(keep, f"callgrind.{name}.out"))
     shutil.rmtree(out_dir, ignore_errors=True)
     return total / requests
 
@@ -122,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument(
+        "--keep", metavar="DIR", help="keep each server's callgrind.out in DIR (callgrind_annotate)"
+    )
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind: not installed (apt-get install valgrind); nothing measured")
@@ -133,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, float] = {}
     for name in args.servers.split(","):
         try:
-            figures[name] = measure(name, args.requests, args.connections, args.warmup)
+            figures[name] = measure(name, args.requests, args.connections, args.warmup, args.keep)
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             print(f"  {name:10s} not measured: {exc}")
             continue

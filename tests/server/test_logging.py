@@ -25,7 +25,8 @@ def test_help_lists_each_spelling_once_and_the_other_commands() -> None:
         options = re.findall(r"(?<![\w-])(--?[\w-]+)", line.split("  ")[1] if "  " in line else "")
         assert len(options) == len(set(options)), line
     assert text.count("--lifespan {auto,on,off}") == 1
-    assert "-b ADDRESS, --bind ADDRESS\n" in text
+    # argparse on Python 3.13+ names the metavar once: "-b, --bind ADDRESS"
+    assert re.search(r"^  -b( ADDRESS)?, --bind ADDRESS\b", text, re.M)
     assert "--http_timeout" not in text.replace("(--http_timeout)", "")  # twins are hidden...
     assert build_config(["--http_timeout", "3", APP]).http_timeout == 3.0  # ...and accepted
     for name, command in COMMANDS.items():

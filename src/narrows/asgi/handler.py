@@ -1,0 +1,291 @@
+"""``ASGIHandler``: Django's ASGI handler, running sync views the way WSGI servers run them.
+
+A drop-in subclass of ``django.core.handlers.asgi.ASGIHandler``. Per request it picks one
+of two paths (:mod:`narrows.asgi.dispatch`):
+
+* **sync view** (most Django views): the whole sync part of the request runs as one call
+  in the process's bounded thread pool (:mod:`narrows.asgi.threaded`), with Django's own
+  sync middleware chain, as ``WSGIHandler`` runs it. One thread hop per request instead of
+  Django's one per middleware method, and no thread created per request.
+* **async view**: Django 5's async path (listening for ``http.disconnect``, which cancels
+  the view), with the request's thread-sensitive calls sent to the same pool
+  (:mod:`narrows.asgi.threads`) instead of a new thread per request.
+
+Both send ``FileResponse`` files with ``http.response.pathsend`` when the server offers it,
+stream sync iterators from a pool thread instead of loading them whole, and read request
+bodies as :mod:`narrows.asgi.body` says. A subclass that overrides how responses are made
+or sent (``get_response_async``, ``send_response``, ``resolve_request``...) is served on the
+async path, where its override is called as Django calls it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from contextlib import aclosing
+from typing import IO, Any
+
+from asgiref.sync import sync_to_async
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers import asgi as django_asgi
+from django.dispatch import Signal
+from django.http import FileResponse, HttpResponseBase
+from django.urls import set_script_prefix
+
+from narrows.asgi.body import spooled_body, streamed_body
+from narrows.asgi.bridge import LoopBridge
+from narrows.asgi.dispatch import view_is_async
+from narrows.asgi.pool import get_pool
+from narrows.asgi.request import ASGIRequest, get_script_prefix, path_info_of
+from narrows.asgi.responses import file_path, start_message
+from narrows.asgi.threaded import Outcome, SyncChain, respond_in_thread, stream_sync
+from narrows.asgi.threads import RequestThreads
+from narrows.types import Message, Receive, Scope, Send
+
+__all__ = ["ASGIHandler"]
+
+#: Methods the thread path does not call: a subclass overriding one is served on the
+#: async path, which calls them.
+_THREAD_PATH_SKIPS = (
+    "get_response",
+    "get_response_async",
+    "run_get_response",
+    "send_response",
+    "resolve_request",
+    "make_view_atomic",
+    "check_response",
+    "process_exception_by_middleware",
+    "adapt_method_mode",
+    "load_middleware",
+    "_get_response",
+    "_get_response_async",
+)
+
+
+async def send_signal(signal: Signal, **kwargs: Any) -> None:
+    """``signal.asend(...)`` on Django 5; its sync receivers through a thread on 4.2."""
+    asend = getattr(signal, "asend", None)
+    if asend is not None:
+        await asend(**kwargs)
+    else:
+        await sync_to_async(signal.send)(**kwargs)
+
+
+class ASGIHandler(django_asgi.ASGIHandler):
+    """Handler for ASGI requests; see the module docstring."""
+
+    request_class = ASGIRequest
+
+    #: Django's sync chain for the thread path, made on first use: subclasses such as
+    #: staticfiles' handler never call ``__init__`` and never take the thread path.
+    _sync_chain: SyncChain | None = None
+
+    def __init__(self) -> None:
+        super().__init__()  # Django's async middleware chain, for async views
+        get_pool()  # sized now, from settings that are loaded by now
+
+    async def __call__(self, scope: Scope, receive: Any, send: Send) -> None:
+        if scope["type"] != "http":
+            raise ValueError(
+                "Django can only handle ASGI/HTTP connections, not {}.".format(scope["type"])
+            )
+        async with RequestThreads(get_pool()):
+            await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        cls = type(self)
+        if cls.read_body is not django_asgi.ASGIHandler.read_body:
+            try:
+                body_file = await self.read_body(receive)
+            except RequestAborted:
+                return
+            await self._handle_async(scope, receive, send, body_file)
+            return
+        first = await receive()
+        if first["type"] == "http.disconnect":
+            return  # the client left before the request was complete
+        if _thread_path_allowed(cls) and not self._view_is_async(scope):
+            await self._handle_in_thread(scope, receive, send, first)
+            return
+        if first.get("more_body", False):
+            try:
+                body_file = await spooled_body(receive, first, get_pool())
+            except RequestAborted:
+                return
+        else:
+            body_file = io.BytesIO(first.get("body", b""))
+        await self._handle_async(scope, receive, send, body_file)
+
+    def _view_is_async(self, scope: Scope) -> bool:
+        path_info = path_info_of(scope["path"], get_script_prefix(scope))
+        return view_is_async(getattr(self.request_class, "urlconf", None), path_info)
+
+    # -- sync views: one pool thread ----------------------------------------------------------
+
+    async def _handle_in_thread(
+        self, scope: Scope, receive: Receive, send: Send, first: Message
+    ) -> None:
+        bridge = LoopBridge(asyncio.get_running_loop(), receive, send)
+        body: IO[bytes]
+        if first.get("more_body", False):
+            body = streamed_body(bridge, first.get("body", b""))
+        else:
+            body = io.BytesIO(first.get("body", b""))
+            bridge.listen()
+        chain = self._sync_chain
+        if chain is None:
+            chain = self._sync_chain = SyncChain()
+        try:
+            outcome: Outcome = await _respond_in_thread(self, chain, scope, body, bridge)
+        except BaseException:
+            bridge.finish()
+            body.close()
+            raise
+        try:
+            if bridge.error is not None:
+                raise bridge.error
+            for message in outcome.messages:
+                if bridge.closed:
+                    break
+                await send(message)
+            if outcome.stream is not None and not bridge.closed:
+                await self._stream_async(outcome.stream, send, bridge)
+        finally:
+            bridge.finish()
+            body.close()
+            if outcome.close is not None:
+                await _close_in_thread(outcome.close)
+
+    async def _stream_async(self, response: Any, send: Send, bridge: LoopBridge) -> None:
+        async with aclosing(aiter(response)) as content:
+            async for part in content:
+                if bridge.closed:
+                    return
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    # -- async views: Django 5's async path ---------------------------------------------------
+
+    async def _handle_async(
+        self, scope: Scope, receive: Receive, send: Send, body_file: IO[bytes]
+    ) -> None:
+        """Django 5.2's ``ASGIHandler.handle`` after the body is read (on Django 4.2 too)."""
+        set_script_prefix(get_script_prefix(scope))
+        await send_signal(signals.request_started, sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if error_response is not None:
+            body_file.close()
+            await self._send(error_response, send, scope)
+            await sync_to_async(error_response.close)()
+            return
+
+        async def process_request(request: Any, send: Send) -> HttpResponseBase:
+            response = await self.run_get_response(request)
+            try:
+                await self._send(response, send, scope)
+            except asyncio.CancelledError:
+                pass  # the client disconnected while the response was being sent
+            return response
+
+        # The listener goes first: it must not raise unexpected errors that would keep
+        # process_request from being cancelled.
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            asyncio.create_task(process_request(request, send)),
+        ]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass  # the client disconnected
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()  # the view may handle the cancellation
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        try:
+            response = tasks[1].result()
+        except asyncio.CancelledError:
+            await send_signal(signals.request_finished, sender=self.__class__)
+        else:
+            await sync_to_async(response.close)()
+        body_file.close()
+
+    async def listen_for_disconnect(self, receive: Any) -> None:
+        """Wait for ``http.disconnect`` (raised as ``RequestAborted``)."""
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestAborted()
+        raise AssertionError("Invalid ASGI message after request body: {}".format(message["type"]))
+
+    async def run_get_response(self, request: Any) -> HttpResponseBase:
+        response: Any = await self.get_response_async(request)
+        response._handler_class = self.__class__
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size
+        return response  # type: ignore[no-any-return]
+
+    async def _send(self, response: Any, send: Send, scope: Scope) -> None:
+        if type(self).send_response is not ASGIHandler.send_response:
+            await self.send_response(response, send)  # a subclass's own way
+        else:
+            await self.send_response_for(response, send, scope)
+
+    async def send_response(self, response: Any, send: Send) -> None:  # type: ignore[override]
+        """Encode and send a response (Django's signature: no scope, so no ``pathsend``)."""
+        await self.send_response_for(response, send, {})
+
+    async def send_response_for(self, response: Any, send: Send, scope: Scope) -> None:
+        """Send ``response``: one body message, ``pathsend`` for files on disk, sync
+        iterators streamed from a pool thread (Django loads them whole into memory)."""
+        start = start_message(response)
+        if not response.streaming:
+            await send(start)
+            await send({"type": "http.response.body", "body": response.content})
+            return
+        path = file_path(response, scope)
+        if path is not None:
+            await send(start)
+            await send({"type": "http.response.pathsend", "path": path})
+            return
+        if response.is_async:
+            await send(start)
+            bridge = LoopBridge(asyncio.get_running_loop(), _no_receive, send)
+            await self._stream_async(response, send, bridge)
+            return
+        bridge = LoopBridge(asyncio.get_running_loop(), _no_receive, send)
+        try:
+            await sync_to_async(stream_sync)(response, start, bridge)
+        finally:
+            bridge.close()  # cancelled (client gone): the thread stops at its next chunk
+
+
+async def _no_receive() -> Message:
+    raise RuntimeError("a response stream does not receive")
+
+
+def _close(response: HttpResponseBase) -> None:
+    response.close()
+
+
+_respond_in_thread = sync_to_async(respond_in_thread)
+_close_in_thread = sync_to_async(_close)
+_thread_path_classes: dict[type, bool] = {}
+
+
+def _thread_path_allowed(cls: type) -> bool:
+    """True if ``cls`` keeps every method the thread path relies on as narrows has it."""
+    allowed = _thread_path_classes.get(cls)
+    if allowed is None:
+        allowed = _thread_path_classes[cls] = all(
+            getattr(cls, name, None) is getattr(ASGIHandler, name, None)
+            for name in _THREAD_PATH_SKIPS
+        )
+    return allowed

@@ -1,0 +1,157 @@
+"""The bounded pool of long-lived threads that runs Django's sync code, one per process.
+
+Like gunicorn's gthread worker: a fixed number of threads, each keeping its own database
+connections from request to request (Django's connections are per thread), and requests
+waiting their turn in a queue when every thread is busy, while the event loop goes on
+serving WebSockets.
+
+Written here rather than taken from ``concurrent.futures.ThreadPoolExecutor`` because its
+threads cannot be daemons: the interpreter joins them at exit, so one view stuck in a
+``sleep(3600)`` would keep a stopped server from exiting after its graceful drain. The
+futures are the standard ``concurrent.futures.Future``, so asgiref's ``SyncToAsync`` and
+``loop.run_in_executor`` use the pool as any executor.
+
+Size, first found: the ``NARROWS_THREADS`` environment variable (what ``narrows
+--threads N`` sets), the ``NARROWS_THREADS`` Django setting, the ``ASGI_THREADS`` environment
+variable that asgiref and Daphne read, else :data:`DEFAULT_THREADS`.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+__all__ = ["DEFAULT_THREADS", "ThreadPool", "get_pool", "thread_count"]
+
+T = TypeVar("T")
+
+#: Threads per process when nothing says otherwise: enough to overlap a few database or
+#: network waits, few enough that every thread's database connection stays cheap.
+DEFAULT_THREADS = 8
+
+_Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+def _positive(value: object, source: str) -> int:
+    try:
+        number: int = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(f"{source} must be a positive integer, got {value!r}")
+    if number < 1:
+        raise ImproperlyConfigured(f"{source} must be a positive integer, got {value!r}")
+    return number
+
+
+def thread_count() -> int:
+    """How many threads the pool has (see the module docstring for the order)."""
+    flag = os.environ.get("NARROWS_THREADS")
+    if flag:
+        return _positive(flag, "The NARROWS_THREADS environment variable (--threads)")
+    setting = getattr(settings, "NARROWS_THREADS", None)
+    if setting is not None:
+        return _positive(setting, "settings.NARROWS_THREADS")
+    asgi_threads = os.environ.get("ASGI_THREADS")
+    if asgi_threads:
+        return _positive(asgi_threads, "The ASGI_THREADS environment variable")
+    return DEFAULT_THREADS
+
+
+class ThreadPool(Executor):
+    """``size`` daemon threads taking jobs from one FIFO queue."""
+
+    def __init__(self, size: int, name: str = "narrows-django") -> None:
+        self.size = size
+        self._name = name
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new work after the thread pool was shut down")
+        if len(self._threads) < self.size:
+            self._start_threads()
+        future: Future[T] = Future()
+        self._jobs.put((future, fn, args, kwargs))
+        return future
+
+    def _start_threads(self) -> None:
+        # All at once on first use: an idle thread costs a little memory, and a pool that
+        # is always full makes "requests wait when every thread is busy" hold exactly.
+        with self._lock:
+            while len(self._threads) < self.size:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            future, fn, args, kwargs = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+                del exc
+            # Drop the references now, not when the next job arrives: a response or request
+            # kept alive by an idle thread would hold its files and memory.
+            del job, future, fn, args, kwargs
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            threads = list(self._threads)
+        if cancel_futures:
+            while True:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    job[0].cancel()
+        for _ in threads:
+            self._jobs.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+
+_pool: ThreadPool | None = None
+_pool_lock = threading.Lock()
+
+
+def get_pool() -> ThreadPool:
+    """The process's pool, made on first use with :func:`thread_count` threads."""
+    global _pool
+    pool = _pool
+    if pool is None:
+        with _pool_lock:
+            pool = _pool
+            if pool is None:
+                pool = _pool = ThreadPool(thread_count())
+    return pool
+
+
+def _forget_pool_in_child() -> None:
+    # Threads do not survive fork(): a forked worker makes its own pool on first use.
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)

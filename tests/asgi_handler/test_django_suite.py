@@ -1,0 +1,41 @@
+"""Acceptance: Django's own ``tests/asgi`` and ``tests/handlers`` pass with narrows' handler.
+
+For Django 4.2 LTS and 5.2 LTS, the suites from the sdist run twice, with Django's handler
+(the baseline) and with narrows' swapped in (``django_runner.py``). Every test that passes
+with Django's handler must pass with narrows', and narrows' handler must really have served
+requests on both of its paths.
+
+Needs the network the first time (PyPI); later runs reuse ``.cache/django-suite``. Fails in
+CI when the sdist or the venv cannot be made, skips locally with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.asgi_handler import django_suite
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
+
+@pytest.mark.parametrize("series", ["4.2", "5.2"])
+def test_django_handler_suites_pass_with_narrows(series: str) -> None:
+    try:
+        suite = django_suite.prepare(series)
+    except django_suite.SuiteUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Django {series} sdist or venv unavailable: {exc}")
+    baseline = django_suite.run(suite, "django")
+    ours = django_suite.run(suite, "narrows")
+    print(f"\nDjango {suite.version} tests/asgi + tests/handlers")
+    print(f"  {baseline.summary()}")
+    print(f"  {ours.summary()}")
+    assert baseline.ran > 40, baseline.output[-3000:]
+    assert ours.ran == baseline.ran, ours.output[-3000:]
+    assert ours.ok, ours.output[-5000:]
+    assert ours.passed >= baseline.passed, (baseline.summary(), ours.summary())
+    # The swap took: narrows' handler served requests, on both of its paths.
+    assert "pool thread" in ours.served and "event loop" in ours.served, ours.served

@@ -123,6 +123,7 @@ FLAGS = [
     (["--websocket_connect_timeout", "2"], "websocket_connect_timeout", 2.0),
     (["--ws-protocol", "graphql-ws", "chat"], "ws_protocols", ("graphql-ws", "chat")),
     (["--ws_protocol", "v1"], "ws_protocols", ("v1",)),
+    (["--threads", "4"], "threads", 4),
 ]
 
 

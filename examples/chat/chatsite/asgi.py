@@ -6,15 +6,15 @@ the chat consumers, behind the session/auth middleware and the Origin check.
 
 import os
 
-from django.core.asgi import get_asgi_application
+from narrows.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 # Set up Django before importing consumers, which import models.
 django_asgi_app = get_asgi_application()
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from narrows.asgi.staticfiles import ASGIStaticFilesHandler  # noqa: E402
 from narrows.auth import AuthMiddlewareStack  # noqa: E402
 from narrows.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from narrows.security.websocket import AllowedHostsOriginValidator  # noqa: E402

@@ -6,7 +6,6 @@ from typing import cast
 
 from django.apps import apps
 from django.conf import settings
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
 from narrows.management.devlog import DevLogMiddleware, Writer
 from narrows.routing import get_default_application
@@ -18,14 +17,17 @@ def development_application(*, serve_static: bool, insecure: bool, write: Writer
 
     Static files are served as Django's own ``runserver`` serves them: only when
     ``django.contrib.staticfiles`` is installed, and only when ``DEBUG`` is on or
-    ``--insecure`` was given.
+    ``--insecure`` was given; through narrows' handler (``sendfile``, never a whole file
+    in memory).
     """
     application = cast(ASGIApp, get_default_application())
     staticfiles = apps.is_installed("django.contrib.staticfiles")
     if serve_static and staticfiles and (settings.DEBUG or insecure):
-        # Django's handler serves STATIC_URL for "http" scopes and passes every other
-        # scope (websocket, lifespan) to the application untouched.
-        application = cast(ASGIApp, ASGIStaticFilesHandler(application))  # type: ignore[arg-type]
+        from narrows.asgi.staticfiles import ASGIStaticFilesHandler
+
+        # It serves STATIC_URL for "http" scopes and passes every other scope (websocket,
+        # lifespan) to the application untouched, as Django's does.
+        application = cast(ASGIApp, ASGIStaticFilesHandler(application))
     if write is not None:
         application = DevLogMiddleware(application, write)
     return application

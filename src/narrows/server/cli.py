@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -55,6 +56,16 @@ def _optional_float(text: str) -> float | None:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of threads, got {text!r}")
+    return value
 
 
 def _comma_list(text: str) -> list[str]:
@@ -249,6 +260,14 @@ def _process_options(g: _Group) -> None:
         type=float,
         default_of="worker_healthcheck_timeout",
         help="seconds before a silent worker is killed",
+    )
+    g.add(
+        "--threads",
+        dest="threads",
+        type=_positive_int,
+        metavar="N",
+        help="threads per worker for Django's sync views (narrows.asgi; sets NARROWS_THREADS; "
+        "default: the NARROWS_THREADS setting, ASGI_THREADS, else 8)",
     )
     g.add("--reload", dest="reload", action="store_true", help="restart when code changes")
     g.add(
@@ -517,6 +536,9 @@ def build_config(argv: Sequence[str] | None = None, epilog: str | None = None) -
 def main(argv: Sequence[str] | None = None, epilog: str | None = None) -> None:
     """Serve; ``epilog`` ends ``--help`` (the top-level command lists its other commands)."""
     config = build_config(argv, epilog)
+    if config.threads is not None:
+        # For narrows.asgi in this process and in every worker it starts.
+        os.environ["NARROWS_THREADS"] = str(config.threads)
     from narrows.server.main import run
 
     sys.exit(run(config))

@@ -56,6 +56,9 @@ class Config:
     reload: bool = False
     reload_dirs: tuple[str, ...] = ()
     loop: LoopName = "auto"
+    #: Threads for Django's sync views (narrows.asgi), passed on as the NARROWS_THREADS
+    #: environment variable: the server itself never imports Django. None: the default.
+    threads: int | None = None
 
     # -- logging ---------------------------------------------------------------------------
     verbosity: int = 1  # -v: 0 warnings, 1 info, 2 debug, 3 debug + asyncio debug

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BenchSiteConfig(AppConfig):
+    name = "bench.django_site"
+    label = "django_site"

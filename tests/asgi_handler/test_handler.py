@@ -1,0 +1,174 @@
+"""narrows.asgi.ASGIHandler in process, driven by asgiref's ApplicationCommunicator."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.testing import ApplicationCommunicator
+from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.test import AsyncRequestFactory
+from django.urls import path
+
+from narrows.asgi import ASGIHandler, ASGIRequest, get_asgi_application
+from narrows.asgi.pool import DEFAULT_THREADS, ThreadPool, thread_count
+from narrows.asgi.threads import SerialExecutor
+
+SOURCE = Path(__file__).read_bytes()
+closed = threading.Event()
+streamed: list[int] = []
+
+
+def endless(request: Any) -> StreamingHttpResponse:
+    def parts() -> Iterator[bytes]:
+        try:
+            for n in range(10_000):
+                streamed.append(n)
+                yield b"x" * 1000
+        finally:
+            closed.set()
+
+    return StreamingHttpResponse(parts())
+
+
+def a_file(request: Any) -> FileResponse:
+    return FileResponse(open(__file__, "rb"))
+
+
+def thread_name(request: Any) -> HttpResponse:
+    return HttpResponse(threading.current_thread().name)
+
+
+urlpatterns = [
+    path("endless/", endless),
+    path("file/", a_file),
+    path("thread/", thread_name),
+]
+
+
+def scope(target: str, **extra: Any) -> dict[str, Any]:
+    base = AsyncRequestFactory()._base_scope(path=target)
+    base.update(extra)
+    return base
+
+
+@pytest.fixture(autouse=True)
+def urls(settings: Any) -> None:
+    settings.ROOT_URLCONF = __name__
+    settings.MIDDLEWARE = []
+
+
+def test_drop_in() -> None:
+    handler = get_asgi_application()
+    assert isinstance(handler, DjangoASGIHandler)
+    assert handler.request_class is ASGIRequest
+
+
+async def test_file_response_goes_out_by_pathsend() -> None:
+    extensions = {"http.response.pathsend": {}}
+    communicator = ApplicationCommunicator(ASGIHandler(), scope("/file/", extensions=extensions))
+    await communicator.send_input({"type": "http.request"})
+    start = await communicator.receive_output()
+    assert start["status"] == 200
+    size = str(len(SOURCE)).encode()
+    assert (b"Content-Length", size) in start["headers"]
+    assert await communicator.receive_output() == {
+        "type": "http.response.pathsend",
+        "path": __file__,
+    }
+    await communicator.wait()
+
+
+async def test_without_the_extension_the_file_is_streamed() -> None:
+    communicator = ApplicationCommunicator(ASGIHandler(), scope("/file/"))
+    await communicator.send_input({"type": "http.request"})
+    assert (await communicator.receive_output())["status"] == 200
+    body = b""
+    while True:
+        message = await communicator.receive_output()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    assert body == SOURCE
+    await communicator.wait()
+
+
+async def test_sync_stream_is_paced_and_stops_when_the_client_leaves() -> None:
+    """A send() that suspends (a server over its high-water mark) holds the generator back;
+    after http.disconnect the generator is closed, not run to its end."""
+    closed.clear()
+    streamed.clear()
+    sent: list[dict[str, Any]] = []
+    may_send = asyncio.Event()
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await inbox.put({"type": "http.request"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if len(sent) > 3:  # the client stops reading after three chunks
+            await may_send.wait()
+
+    task = asyncio.create_task(ASGIHandler()(scope("/endless/"), inbox.get, send))
+    while len(sent) < 4:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    assert len(streamed) <= 5, len(streamed)  # not run ahead of the client
+    await inbox.put({"type": "http.disconnect"})
+    await asyncio.sleep(0.05)
+    may_send.set()
+    await asyncio.wait_for(task, 5)
+    assert await asyncio.to_thread(closed.wait, 5)
+    assert len(streamed) <= 6, len(streamed)
+
+
+async def test_sync_view_runs_on_a_pool_thread() -> None:
+    communicator = ApplicationCommunicator(ASGIHandler(), scope("/thread/"))
+    await communicator.send_input({"type": "http.request"})
+    await communicator.receive_output()
+    assert (await communicator.receive_output())["body"].startswith(b"narrows-django-")
+    await communicator.wait()
+
+
+def test_thread_count_sources(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NARROWS_THREADS", raising=False)
+    monkeypatch.delenv("ASGI_THREADS", raising=False)
+    assert thread_count() == DEFAULT_THREADS
+    monkeypatch.setenv("ASGI_THREADS", "3")
+    assert thread_count() == 3
+    settings.NARROWS_THREADS = 5
+    assert thread_count() == 5
+    monkeypatch.setenv("NARROWS_THREADS", "7")  # what --threads sets
+    assert thread_count() == 7
+    monkeypatch.setenv("NARROWS_THREADS", "zero")
+    with pytest.raises(ImproperlyConfigured, match="positive integer, got 'zero'"):
+        thread_count()
+
+
+def test_pool_is_bounded_and_serial_executor_keeps_order() -> None:
+    pool = ThreadPool(2, name="t")
+    release = threading.Event()
+    running: list[str] = []
+
+    def block() -> None:
+        running.append(threading.current_thread().name)
+        release.wait(5)
+
+    futures = [pool.submit(block) for _ in range(4)]
+    threading.Event().wait(0.2)
+    assert len(running) == 2  # the other two wait their turn
+    release.set()
+    for future in futures:
+        future.result(5)
+    serial = SerialExecutor(pool)
+    order: list[int] = []
+    results = [serial.submit(order.append, n) for n in range(50)]
+    for future in results:
+        future.result(5)
+    assert order == list(range(50))
+    pool.shutdown()

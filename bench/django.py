@@ -114,7 +114,7 @@ def wrk(server: ServerProcess, path: str, duration: float, connections: int) -> 
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     except subprocess.TimeoutExpired:
-        raise MeasureError(f"wrk did not finish in {duration + 60:.0f}s")
+        raise MeasureError(f"wrk did not finish in {duration + 60:.0f}s") from None
     out = done.stdout + done.stderr
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if done.returncode != 0 or rate is None:

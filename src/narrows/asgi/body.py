@@ -86,4 +86,4 @@ async def spooled_body(receive: Receive, first: Message, pool: Executor) -> IO[b
             break
         message = await receive()
     body_file.seek(0)
-    return body_file  # type: ignore[return-value]
+    return body_file

@@ -66,7 +66,7 @@ class LoopBridge:
         except RuntimeError:  # the loop is closed: the server has stopped
             self.closed = True
             if receiving:
-                raise ClientGone("the server stopped before the request body was read")
+                raise ClientGone("the server stopped before the request body was read") from None
             return False
         return done.result()
 

@@ -238,7 +238,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
         else:
             await self.send_response_for(response, send, scope)
 
-    async def send_response(self, response: Any, send: Send) -> None:  # type: ignore[override]
+    async def send_response(self, response: Any, send: Send) -> None:
         """Encode and send a response (Django's signature: no scope, so no ``pathsend``)."""
         await self.send_response_for(response, send, {})
 

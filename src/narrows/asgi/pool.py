@@ -43,7 +43,7 @@ def _positive(value: object, source: str) -> int:
     try:
         number: int = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
-        raise ImproperlyConfigured(f"{source} must be a positive integer, got {value!r}")
+        raise ImproperlyConfigured(f"{source} must be a positive integer, got {value!r}") from None
     if number < 1:
         raise ImproperlyConfigured(f"{source} must be a positive integer, got {value!r}")
     return number

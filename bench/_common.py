@@ -79,6 +79,8 @@ class ServerSpec:
     build: Callable[[str, int], list[str]]
     app: str
     requires: tuple[str, ...]
+    #: Environment variables for the server process (PYTHONPATH replaces the default).
+    env: tuple[tuple[str, str], ...] = ()
 
     def missing(self) -> str | None:
         """Why this server cannot start in this interpreter, or None."""
@@ -146,7 +148,7 @@ class ServerProcess:
             return
         self.port = free_port()
         fd, self.log_path = tempfile.mkstemp(prefix=f"bench-{self.name}-", suffix=".log")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": ROOT}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": ROOT, **dict(self.spec.env)}
         self.proc = subprocess.Popen(
             [sys.executable, *self.spec.build(self.spec.app, self.port)],
             cwd=ROOT,

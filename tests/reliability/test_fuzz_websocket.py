@@ -4,7 +4,9 @@ A hypothesis ``RuleBasedStateMachine`` plays the client: whole or fragmented mes
 pings between fragments, pings, server sends, a server-initiated close, the client's close,
 and the protocol errors a hostile client can make (unmasked frames, invalid UTF-8, reserved
 bits, unknown opcodes, oversized frames announced by their header alone). Every step's bytes
-reach the connection cut into random reads. The model predicts each event and each reply;
+reach the connection cut into random reads; the replies are taken after every read (a
+client that reads) or only at the end (one that does not: owed pongs coalesce into one
+answering the latest ping). The model predicts each event and each reply;
 invariants: the state is always one the model expects, a protocol error yields exactly one
 close frame carrying the right code (1002/1007/1009) and then CLOSED, nothing is ever
 buffered past one frame header plus ``max_frame_size``, and nothing is accepted after CLOSED.
@@ -32,6 +34,7 @@ from narrows.server.websocket.frames import (
 
 MAX_FRAME = 256
 MAX_MESSAGE = 1024
+MAX_FRAGMENTS = 8
 
 texts = st.text(max_size=80)
 blobs = st.binary(max_size=200)
@@ -73,21 +76,28 @@ def parse_server_frames(data: bytes) -> list[tuple[int, bytes]]:
 class WebSocketMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.conn = Connection(max_message_size=MAX_MESSAGE, max_frame_size=MAX_FRAME)
+        self.conn = Connection(
+            max_message_size=MAX_MESSAGE, max_frame_size=MAX_FRAME, max_fragments=MAX_FRAGMENTS
+        )
         self.conn.accept()
         self.state = ConnectionState.OPEN  # the model's
         self.close_code: int | None = None
 
     # -- feeding -------------------------------------------------------------------------
 
-    def feed(self, data: bytes, sizes: list[int]) -> tuple[list[object], list[tuple[int, bytes]]]:
+    def feed(
+        self, data: bytes, sizes: list[int], *, drain_each: bool = True
+    ) -> tuple[list[object], list[tuple[int, bytes]]]:
         events: list[object] = []
+        written = b""
         for part in split(data, sizes):
             events.extend(self.conn.receive_data(part))
             assert self.conn.pending_bytes <= MAX_FRAME + 14
-        out = parse_server_frames(b"".join(self.conn.outgoing))
-        self.conn.outgoing.clear()
-        return events, out
+            if drain_each:
+                written += self.conn.data_to_send()
+        written += self.conn.data_to_send()
+        assert self.conn.outgoing == []
+        return events, parse_server_frames(written)
 
     def expect_error(self, data: bytes, sizes: list[int], code: int) -> None:
         events, out = self.feed(data, sizes)
@@ -103,8 +113,10 @@ class WebSocketMachine(RuleBasedStateMachine):
     # -- a well-behaved client ------------------------------------------------------------
 
     @precondition(lambda self: self.state is ConnectionState.OPEN)
-    @rule(text=texts, parts=st.integers(1, 4), pings=st.booleans(), sizes=cuts)
-    def text_message(self, text: str, parts: int, pings: bool, sizes: list[int]) -> None:
+    @rule(text=texts, parts=st.integers(1, 4), pings=st.booleans(), sizes=cuts, reads=st.booleans())
+    def text_message(
+        self, text: str, parts: int, pings: bool, sizes: list[int], reads: bool
+    ) -> None:
         payload = text.encode()
         step = max(1, -(-len(payload) // parts))
         pieces = [payload[i : i + step] for i in range(0, len(payload), step)] or [b""]
@@ -114,10 +126,18 @@ class WebSocketMachine(RuleBasedStateMachine):
             data += masked(opcode, piece, fin=index == len(pieces) - 1)
             if pings and index < len(pieces) - 1:
                 data += masked(OP_PING, b"p%d" % index)
-        events, out = self.feed(data, sizes)
+        events, out = self.feed(data, sizes, drain_each=reads)
         assert events == [text]
-        expected_pongs = [(OP_PONG, b"p%d" % i) for i in range(len(pieces) - 1)] if pings else []
-        assert out == expected_pongs
+        sent = [b"p%d" % i for i in range(len(pieces) - 1)] if pings else []
+        assert {op for op, _ in out} <= {OP_PONG}
+        answered = [payload for _, payload in out]
+        if not sent:
+            assert answered == []
+        elif not reads:  # nothing taken until the end: one pong, for the latest ping
+            assert answered == [sent[-1]]
+        else:  # each read's pongs coalesce: an ordered selection ending with the latest
+            assert answered[-1] == sent[-1]
+            assert answered == [p for p in sent if p in answered]
 
     @precondition(lambda self: self.state is ConnectionState.OPEN)
     @rule(blob=blobs, sizes=cuts)
@@ -132,6 +152,16 @@ class WebSocketMachine(RuleBasedStateMachine):
         assert events == []
         # While CLOSING no more frames follow our close frame: the ping goes unanswered.
         assert out == ([(OP_PONG, payload)] if self.state is ConnectionState.OPEN else [])
+
+    @precondition(lambda self: self.state is not ConnectionState.CLOSED)
+    @rule(payloads=st.lists(st.binary(max_size=125), min_size=2, max_size=30), sizes=cuts)
+    def ping_flood_from_a_client_that_does_not_read(
+        self, payloads: list[bytes], sizes: list[int]
+    ) -> None:
+        data = b"".join(masked(OP_PING, payload) for payload in payloads)
+        events, out = self.feed(data, sizes, drain_each=False)
+        assert events == []
+        assert out == ([(OP_PONG, payloads[-1])] if self.state is ConnectionState.OPEN else [])
 
     @precondition(lambda self: self.state is not ConnectionState.CLOSED)
     @rule(payload=st.binary(max_size=125))
@@ -211,6 +241,13 @@ class WebSocketMachine(RuleBasedStateMachine):
             for i in range(frames)
         )
         self.expect_error(data, [], 1009)
+
+    @precondition(lambda self: self.state is ConnectionState.OPEN)
+    @rule(count=st.integers(MAX_FRAGMENTS, 3 * MAX_FRAGMENTS), sizes=cuts)
+    def too_many_fragments(self, count: int, sizes: list[int]) -> None:
+        # Empty continuation frames: no bytes count towards the size limit, only the count.
+        data = masked(OP_TEXT, b"", fin=False) + masked(OP_CONTINUATION, b"", fin=False) * count
+        self.expect_error(data, sizes, 1009)
 
     @precondition(lambda self: self.state is not ConnectionState.CLOSED)
     @rule()

@@ -473,6 +473,27 @@ def _websocket_options(g: _Group) -> None:
         help="messages queued for the app before reading pauses",
     )
     g.add(
+        "--websocket-max-queue-bytes",
+        dest="websocket_max_queue_bytes",
+        type=int,
+        default_of="websocket_max_queue_bytes",
+        help="bytes queued for the app before reading pauses",
+    )
+    g.add(
+        "--websocket-max-fragments",
+        dest="websocket_max_fragments",
+        type=int,
+        default_of="websocket_max_fragments",
+        help="frames in one message (close 1009 beyond)",
+    )
+    g.add(
+        "--websocket-close-timeout",
+        dest="websocket_close_timeout",
+        type=float,
+        default_of="websocket_close_timeout",
+        help="seconds the client has to answer our close frame before TCP is dropped",
+    )
+    g.add(
         "--no-websocket-compression",
         dest="websocket_compression",
         action="store_const",

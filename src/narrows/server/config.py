@@ -94,6 +94,12 @@ class Config:
     websocket_max_message_size: int = 1024 * 1024  # -> close 1009
     websocket_max_frame_size: int = 1024 * 1024  # -> close 1009
     websocket_max_queue: int = 32  # messages waiting for the app before reading pauses
+    websocket_max_queue_bytes: int = 1024 * 1024  # ... or bytes (characters for text)
+    #: Frames in one message (a 1 MiB message in 64-byte fragments) -> close 1009
+    websocket_max_fragments: int = 16384
+    #: After our close frame: how long the client has to answer with its own, then TCP is
+    #: dropped (aborted if it has not read what we sent)
+    websocket_close_timeout: float = 10.0
     websocket_compression: bool = True  # permessage-deflate (RFC 7692)
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 30.0

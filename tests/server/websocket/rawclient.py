@@ -77,7 +77,12 @@ class RawClient:
     def send_frame(
         self, opcode: int, payload: bytes = b"", *, fin: bool = True, rsv1: bool = False
     ) -> None:
-        self.writer.write(serialize_masked(opcode, payload, os.urandom(4), fin=fin, rsv1=rsv1))
+        self.writer.write(self.masked(opcode, payload, fin=fin, rsv1=rsv1))
+
+    @staticmethod
+    def masked(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv1: bool = False) -> bytes:
+        """One client frame with a random mask, as the client would send it."""
+        return serialize_masked(opcode, payload, os.urandom(4), fin=fin, rsv1=rsv1)
 
     async def read_head(self) -> bytes:
         self.head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), TIMEOUT)

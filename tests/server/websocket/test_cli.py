@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 
 import pytest
@@ -79,3 +80,18 @@ async def test_force_close_after_the_graceful_period() -> None:
             pass
         assert await asyncio.wait_for(stopping, 10) == 0
         await client.close()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+async def test_each_connection_runs_its_app_in_a_task_of_its_own(loop: str) -> None:
+    """``asyncio.timeout`` and ``TaskGroup`` at the app's first statement, over real sockets
+    and the real command; a contextvar one connection sets is not seen by the next."""
+    port = free_port()
+    args = ["tests.server.websocket.apps:task_probe", "-p", str(port), "--loop", loop]
+    with narrows_process(args, port=port, cwd=ROOT):
+        reports = []
+        for _ in range(2):
+            async with connect(f"ws://127.0.0.1:{port}/") as ws:
+                reports.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+    for report in reports:
+        assert report == {"task": True, "child": "child ran", "inherited": None, "loop": loop}

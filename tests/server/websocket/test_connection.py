@@ -410,3 +410,67 @@ def test_invalid_utf8_fails_on_the_fragment_that_carries_it() -> None:
     # The first fragment is already invalid: the close comes before the message ends.
     events = conn.receive_data(frame(OP_TEXT, b"ok\xff", fin=False))
     assert isinstance(events[0], Closed) and events[0].code == 1007
+
+
+# -- hostile clients: fragment floods and ping floods ------------------------------------------
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_a_message_in_more_fragments_than_the_cap_is_1009(feed: Feeder) -> None:
+    at_cap = frame(OP_BINARY, b"a", fin=False) + frame(OP_CONTINUATION, b"b", fin=False) * 2
+    at_cap += frame(OP_CONTINUATION, b"c")
+    assert feed(open_conn(max_fragments=4), at_cap) == [b"abbc"]
+    over = frame(OP_BINARY, b"a", fin=False) + frame(OP_CONTINUATION, b"b", fin=False) * 3
+    over += frame(OP_CONTINUATION, b"c")
+    conn = open_conn(max_fragments=4)
+    (closed,) = feed(conn, over)
+    assert isinstance(closed, Closed) and closed.error and closed.code == 1009
+    assert closed.reason == "message in more than 4 fragments exceeds the limit"
+    assert close_code_sent(conn) == 1009
+    assert conn.state is ConnectionState.CLOSED
+
+
+def test_empty_continuation_frames_are_capped_by_default() -> None:
+    from narrows.server.config import Config
+
+    assert Connection().max_fragments == Config().websocket_max_fragments == 16384
+    conn = open_conn()
+    empty = frame(OP_CONTINUATION, b"", fin=False)
+    events = conn.receive_data(frame(OP_TEXT, b"", fin=False) + empty * 16382)
+    assert events == [] and conn.state is ConnectionState.OPEN  # 16383 frames: still fine
+    events = conn.receive_data(empty * 1000)  # they carry no bytes: only the count stops them
+    assert len(events) == 1 and isinstance(events[0], Closed) and events[0].code == 1009
+    assert conn.pending_bytes == 0
+
+
+def test_fragments_are_assembled_in_one_buffer_not_one_object_each() -> None:
+    import tracemalloc
+
+    conn = open_conn(max_fragments=10**6)
+    one_byte = frame(OP_CONTINUATION, b"z", fin=False)
+    data = one_byte * 20_000
+    conn.receive_data(frame(OP_BINARY, b"z", fin=False))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(10):  # 200,000 one-byte fragments
+            assert conn.receive_data(data) == []
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # 200 KB of payload; a bytes object per fragment would hold ~8 MB (41 bytes each).
+    assert held < 600_000, f"{held} bytes held for 200,000 one-byte fragments"
+    (message,) = conn.receive_data(frame(OP_CONTINUATION, b"!"))
+    assert message == b"z" * 200_001 + b"!"
+
+
+@pytest.mark.parametrize("feed", FEEDERS)
+def test_pings_not_yet_answered_coalesce_into_one_pong_for_the_latest(feed: Feeder) -> None:
+    conn = open_conn()
+    pings = b"".join(frame(OP_PING, b"%d" % i) for i in range(50))
+    assert feed(conn, pings + frame(OP_TEXT, b"hi") + frame(OP_PING, b"last")) == ["hi"]
+    assert conn.data_to_send() == serialize(OP_PONG, b"last")
+    assert conn.outgoing == []
+    # A close after an owed pong: the pong first, then the close echo, nothing merged.
+    feed(conn, frame(OP_PING, b"p") + frame(OP_CLOSE, (1000).to_bytes(2, "big")))
+    assert conn.data_to_send() == serialize(OP_PONG, b"p") + serialize(OP_CLOSE, b"\x03\xe8")

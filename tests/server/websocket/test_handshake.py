@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from narrows.server.http.response import InvalidResponse, check_header
 from narrows.server.state import UpgradeRequest
 from narrows.server.websocket.handshake import (
     HandshakeError,
@@ -125,11 +126,38 @@ def test_accept_response_bytes() -> None:
     assert b"Server: narrows" in lines
 
 
-def test_accept_response_refuses_header_injection() -> None:
-    with pytest.raises(ValueError, match="CR/LF"):
+@pytest.mark.parametrize(
+    ("subprotocol", "headers", "match"),
+    [
+        (None, [(b"x", b"a\r\nb")], "value contains CR, LF or NUL"),
+        (None, [(b"x", b"a\nb")], "value contains CR, LF or NUL"),
+        (None, [(b"x", b"a\0b")], "value contains CR, LF or NUL"),
+        (None, [(b"x bad:", b"1")], "Invalid response header name"),
+        (None, [(b"x\r\nSet-Cookie", b"1")], "Invalid response header name"),
+        (None, [("x", b"1")], "Expected header name and value as bytes"),
+        ("x\r\nSet-Cookie: evil=1", [], "subprotocol to be a token"),
+        ("chat v2", [], "subprotocol to be a token"),
+        ("chät", [], "subprotocol to be a token"),
+        ("", [], "subprotocol to be a token"),
+    ],
+)
+def test_accept_response_refuses_what_would_split_the_head(
+    subprotocol: str | None, headers: list[tuple[bytes, bytes]], match: str
+) -> None:
+    with pytest.raises(InvalidResponse, match=match):
         accept_response(
-            KEY, subprotocol=None, extension=None, headers=[(b"x", b"a\r\nb")], server_name=None
+            KEY, subprotocol=subprotocol, extension=None, headers=headers, server_name=None
         )
+
+
+@pytest.mark.parametrize(
+    "header", [(b"x-a", b"1\r\nSet-Cookie: evil=1"), (b"x a", b"1"), (b"", b"1")]
+)
+def test_http_response_validates_as_http_does(header: tuple[bytes, bytes]) -> None:
+    with pytest.raises(InvalidResponse):
+        http_response(403, headers=[header], server_name=None)
+    with pytest.raises(InvalidResponse):  # the very same rule as for an HTTP response
+        check_header(header)
 
 
 def test_http_response_sets_length_and_close() -> None:

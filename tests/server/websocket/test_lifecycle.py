@@ -119,7 +119,7 @@ async def test_receive_queue_is_bounded_and_reading_pauses() -> None:
                 await client.writer.drain()
                 await asyncio.sleep(0.02)
         (proto,) = srv.connections()
-        await wait_for(lambda: proto._read_paused)
+        await wait_for(lambda: proto.reading_paused)
         queued = len(proto._queue)
         await asyncio.sleep(0.3)
         # Reading stopped: what the last read already held is kept, nothing more is read.
@@ -127,7 +127,7 @@ async def test_receive_queue_is_bounded_and_reading_pauses() -> None:
         release.set()
         await wait_for(lambda: len(received) == 50)
         assert received == [str(i) for i in range(50)]
-        assert not proto._read_paused
+        assert not proto.reading_paused
         await client.close()
 
 
@@ -213,7 +213,7 @@ async def test_keepalive_waits_while_reading_is_paused_for_a_slow_app() -> None:
         client = await RawClient.open(srv.port)
         client.send_frame(0x1, b"fills the queue")
         (proto,) = srv.connections()
-        await wait_for(lambda: proto._read_paused)
+        await wait_for(lambda: proto.reading_paused)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 1.0
         while loop.time() < deadline:  # answer every ping; none can be read by the server

@@ -24,6 +24,7 @@ __all__ = [
     "Framing",
     "InvalidResponse",
     "ResponseHead",
+    "check_header",
     "encode_chunk",
     "encode_head",
     "encode_trailers",
@@ -233,7 +234,9 @@ def _framing(
     return CHUNKED if http11 else CLOSE
 
 
-def _check_header(item: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+def check_header(item: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    """``item`` if it can go on the wire as a response header, else ``InvalidResponse``
+    (also used for the WebSocket handshake's responses)."""
     try:
         name, value = item
     except (TypeError, ValueError):
@@ -265,7 +268,7 @@ def encode_trailers(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     """The last chunk followed by trailer fields and the final CRLF."""
     parts = [b"0\r\n"]
     for item in headers:
-        name, value = _check_header(item)
+        name, value = check_header(item)
         parts += (name, b": ", value, b"\r\n")
     parts.append(b"\r\n")
     return b"".join(parts)

@@ -3,15 +3,21 @@
 ``Connection.receive_data(data)`` returns the events the bytes completed: a ``str`` for a
 text message, ``bytes`` for a binary message, ``Pong`` and ``Closed``. Replies the protocol
 owes the peer (pong for ping, the echoed close, the close frame answering a protocol error)
-collect in ``Connection.outgoing``; the I/O layer writes them after each call and closes the
-TCP connection once the state is ``CLOSED``.
+collect in ``Connection.outgoing``; the I/O layer takes them with ``data_to_send()`` (it may
+wait while the peer is not reading) and closes the TCP connection once the state is
+``CLOSED``. Pongs coalesce: while one is still owed, a newer ping replaces it (RFC 6455
+section 5.5.3 allows answering only the most recent ping), so a ping flood from a peer that
+does not read costs one pong, not one per ping.
 
 Strictness (every rule answered with a close frame carrying the code, then CLOSED):
 unmasked client frames, reserved bits without an extension that defines them, unknown
 opcodes, fragmented or >125-byte control frames, continuation without a start and a new
 message inside a fragmented one -> 1002; text or close reason that is not UTF-8 (checked
 incrementally across fragments) -> 1007; a frame over ``max_frame_size`` or a message over
-``max_message_size`` (after inflation) -> 1009; invalid close codes -> 1002.
+``max_message_size`` (after inflation), or a message in more than ``max_fragments`` frames
+(empty continuation frames carry no bytes, so only their count bounds them) -> 1009;
+invalid close codes -> 1002. A fragmented message is assembled in one growing
+``bytearray``: a megabyte sent as one-byte fragments costs a megabyte, not a million objects.
 """
 
 from __future__ import annotations
@@ -84,6 +90,8 @@ class Closed:
 Event = str | bytes | Pong | Closed
 
 _MAX_HEADER: Final = 14
+#: First byte of a pong frame we send (FIN | OP_PONG): how ``outgoing`` finds an owed pong.
+_PONG_FIRST_BYTE: Final = 0x80 | OP_PONG
 
 
 class _ProtocolError(Exception):
@@ -99,12 +107,14 @@ class Connection:
     __slots__ = (
         "_buffer",
         "_decoder",
+        "_frag_buffer",
         "_frag_compressed",
+        "_frag_count",
         "_frag_opcode",
-        "_frag_parts",
         "_frag_size",
         "_small_limit",
         "deflate",
+        "max_fragments",
         "max_frame_size",
         "max_message_size",
         "outgoing",
@@ -116,20 +126,23 @@ class Connection:
         *,
         max_message_size: int = 1024 * 1024,
         max_frame_size: int = 1024 * 1024,
+        max_fragments: int = 16384,
         deflate: PerMessageDeflate | None = None,
     ) -> None:
         self.state = ConnectionState.CONNECTING
         self.max_message_size = max_message_size
         self.max_frame_size = max_frame_size
+        self.max_fragments = max_fragments
         self.deflate = deflate
-        #: Frames owed to the peer; the I/O layer writes and clears this list.
+        #: Frames owed to the peer, oldest first; ``data_to_send()`` takes them.
         self.outgoing: list[bytes] = []
         self._buffer: bytes | bytearray = b""
         self._small_limit = min(max_message_size, max_frame_size, 125)
         self._frag_opcode: int | None = None
         self._frag_compressed = False
-        self._frag_parts: list[bytes] | list[str] = []
+        self._frag_buffer = bytearray()
         self._frag_size = 0
+        self._frag_count = 0
         self._decoder: codecs.IncrementalDecoder | None = None
 
     # -- state -------------------------------------------------------------------------------
@@ -144,6 +157,12 @@ class Connection:
     def pending_bytes(self) -> int:
         """Bytes received but not yet parsed (held while CONNECTING, or a partial frame)."""
         return len(self._buffer)
+
+    def data_to_send(self) -> bytes:
+        """The frames owed to the peer, in order; the connection owes nothing after this."""
+        data = b"".join(self.outgoing)
+        self.outgoing.clear()
+        return data
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -303,6 +322,10 @@ class Connection:
             raise _ProtocolError(
                 1009, f"frame of {length} bytes exceeds the {self.max_frame_size}-byte limit"
             )
+        elif opcode == OP_CONTINUATION and self._frag_count >= self.max_fragments:
+            raise _ProtocolError(
+                1009, f"message in more than {self.max_fragments} fragments exceeds the limit"
+            )
         elif (
             not first & 0x40
             and not (self._frag_compressed and opcode == OP_CONTINUATION)
@@ -317,7 +340,12 @@ class Connection:
     def _handle_frame(self, first: int, opcode: int, payload: bytes) -> Event | None:
         if opcode == OP_PING:
             if self.state is ConnectionState.OPEN:
-                self.outgoing.append(serialize(OP_PONG, payload))
+                pong = serialize(OP_PONG, payload)
+                outgoing = self.outgoing
+                if outgoing and outgoing[-1][0] == _PONG_FIRST_BYTE:
+                    outgoing[-1] = pong  # only the latest ping needs an answer
+                else:
+                    outgoing.append(pong)
             return None
         if opcode == OP_PONG:
             return Pong(payload)
@@ -338,8 +366,6 @@ class Connection:
             return message if self.state is ConnectionState.OPEN else None
         self._frag_opcode = opcode
         self._frag_compressed = compressed
-        self._frag_parts = []
-        self._frag_size = 0
         self._decoder = _utf8_decoder() if opcode == OP_TEXT else None
         return self._continue_message(payload, fin)
 
@@ -352,6 +378,7 @@ class Connection:
                 payload, self.max_message_size - self._frag_size, final=fin
             )
         self._frag_size += len(payload)
+        self._frag_count += 1
         if self._frag_size > self.max_message_size:
             raise _ProtocolError(
                 1009,
@@ -361,19 +388,19 @@ class Connection:
         decoder = self._decoder
         if decoder is not None:
             try:
-                self._frag_parts.append(decoder.decode(payload, fin))  # type: ignore[arg-type]
+                decoder.decode(payload, fin)  # validates as it goes; the text is built once
             except UnicodeDecodeError:
                 raise _ProtocolError(1007, "invalid UTF-8 in a text message") from None
-        else:
-            self._frag_parts.append(payload)  # type: ignore[arg-type]
+        buffer = self._frag_buffer
+        buffer += payload
         if not fin:
             return None
-        parts = self._frag_parts
-        message: Event = "".join(parts) if decoder is not None else b"".join(parts)  # type: ignore[arg-type]
+        message: Event = buffer.decode("utf-8") if decoder is not None else bytes(buffer)
         self._frag_opcode = None
         self._frag_compressed = False
-        self._frag_parts = []
+        self._frag_buffer = bytearray()
         self._frag_size = 0
+        self._frag_count = 0
         self._decoder = None
         return message if self.state is ConnectionState.OPEN else None
 
@@ -410,4 +437,5 @@ class Connection:
             self.outgoing.append(serialize(OP_CLOSE, payload))
         self.state = ConnectionState.CLOSED
         self._buffer = b""
+        self._frag_buffer = bytearray()
         return Closed(code, reason, error=True)

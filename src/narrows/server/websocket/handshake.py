@@ -4,7 +4,11 @@
 a request that is not a valid WebSocket handshake raises ``HandshakeError`` carrying the
 HTTP response to send instead (400, or 426 with ``Sec-WebSocket-Version: 13``).
 ``accept_response`` and ``http_response`` build the bytes of the 101 and of any other
-response (403 rejection, 500, the app's denial response).
+response (403 rejection, 500, the app's denial response). Header names and values from the
+app are checked by the same function as HTTP responses' (``narrows.server.http.response.
+check_header``: a name that is not a token, or a value with CR, LF or NUL, raises
+``InvalidResponse``), and so is the subprotocol the app accepts with, which must also be a
+token (RFC 6455 section 4.3): nothing the app passes can split the response.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Final
 
+from narrows.server.http.response import InvalidResponse, check_header
 from narrows.server.state import UpgradeRequest
 from narrows.types import HeaderIterable
 
@@ -131,10 +136,24 @@ def _head(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-def _check_header(name: bytes, value: bytes) -> None:
-    # Refuse header injection from the app: a CR or LF would split the response.
-    if b"\r" in name or b"\n" in name or b"\r" in value or b"\n" in value:
-        raise ValueError(f"expected a header without CR/LF, got {name!r}: {value!r}")
+def _subprotocol_value(subprotocol: str) -> bytes:
+    try:
+        value = subprotocol.encode("ascii")
+    except UnicodeEncodeError:
+        value = b""
+    if not _is_token(value):
+        raise InvalidResponse(
+            f"Expected the accepted subprotocol to be a token, got {subprotocol!r}"
+        )
+    return value
+
+
+def _is_token(value: bytes) -> bool:
+    try:
+        check_header((value, b""))
+    except InvalidResponse:
+        return False
+    return True
 
 
 def accept_response(
@@ -152,15 +171,15 @@ def accept_response(
         (b"Sec-WebSocket-Accept", accept_key(key)),
     ]
     if subprotocol is not None:
-        out.append((b"Sec-WebSocket-Protocol", subprotocol.encode("latin-1")))
+        out.append((b"Sec-WebSocket-Protocol", _subprotocol_value(subprotocol)))
     if extension is not None:
         out.append((b"Sec-WebSocket-Extensions", extension.encode("latin-1")))
     if server_name:
         out.append((b"Server", server_name.encode("latin-1")))
     out.append((b"Date", _date_header()))
     reserved = {b"upgrade", b"connection", b"sec-websocket-accept", b"sec-websocket-extensions"}
-    for name, value in headers:
-        _check_header(name, value)
+    for item in headers:
+        name, value = check_header(item)
         if name.lower() in reserved:
             continue  # the handshake headers are the server's to set
         out.append((name, value))
@@ -178,8 +197,8 @@ def http_response(
     out: list[tuple[bytes, bytes]] = []
     has_length = False
     has_type = False
-    for name, value in headers:
-        _check_header(name, value)
+    for item in headers:
+        name, value = check_header(item)
         lower = name.lower()
         if lower in (b"connection", b"transfer-encoding"):
             continue  # the body is sent whole and the connection closes after it

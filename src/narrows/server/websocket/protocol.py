@@ -13,6 +13,18 @@ the ASGI scope and runs the app. The app answers ``websocket.connect`` with
 (``websocket.http.response.start``/``body``: any HTTP response). Frames are parsed by the
 sans-I/O ``Connection``; this module only moves bytes, events and timers.
 
+The app runs in a Task of its own, created for the connection with a copy of the current
+``contextvars`` context, so ``asyncio.current_task()``, ``asyncio.timeout()`` and
+``TaskGroup`` work from the app's first statement.
+
+Back-pressure, both ways. Reading pauses while the app is behind (the receive queue holds
+``websocket_max_queue`` messages or ``websocket_max_queue_bytes`` bytes), and while the
+client is not reading what we send (the transport's buffer is over
+``flow_control_high_water``): then no pong is written (pongs owed meanwhile coalesce into
+one) and ``websocket.send`` waits. A client that stops reading for good is released: once
+the close handshake times out with our bytes still unsent, the transport is aborted (one
+INFO line), which also ends an app blocked in ``send``.
+
 Memory: no task of ours per connection (the app's own task is the only one), timers are
 ``call_later`` handles, the receive queue is created on first overflow.
 """
@@ -20,12 +32,14 @@ Memory: no task of ours per connection (the app's own task is the only one), tim
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import logging
 import os
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
+from narrows.server.http.response import check_header
 from narrows.server.state import ServerState, UpgradeRequest
 from narrows.server.websocket.connection import (
     Closed,
@@ -50,11 +64,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("narrows.server")
 
-#: How long we wait for the peer's close frame after sending ours before dropping TCP.
-CLOSE_TIMEOUT: Final = 10.0
-#: After our close frame is out and our side shut (FIN sent), how long we keep reading and
-#: discarding what the peer still sends before closing the socket. Closing at once with
-#: unread data makes the kernel send RST, which can destroy the close frame in flight.
+#: After our close frame is out and our side shut (FIN sent), how long (at most; never
+#: longer than ``websocket_close_timeout``) we keep reading and discarding what the peer
+#: still sends before closing the socket. Closing at once with unread data makes the kernel
+#: send RST, which can destroy the close frame in flight.
 LINGER_TIMEOUT: Final = 5.0
 #: Bytes a client may send before the handshake is answered before reading pauses.
 _PRE_ACCEPT_BUFFER: Final = 64 * 1024
@@ -62,6 +75,11 @@ _PRE_ACCEPT_BUFFER: Final = 64 * 1024
 _ASGI: Final = {"version": "3.0", "spec_version": "2.5"}
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
+
+# Why reading is paused (bits of ``WebSocketProtocol._paused``); it resumes when none is left.
+_APP_BEHIND: Final = 1  # the receive queue is full
+_CLIENT_NOT_READING: Final = 2  # our write buffer is over the high-water mark
+_NOT_ACCEPTED: Final = 4  # the client sent too much before the handshake was answered
 
 
 class ClientDisconnected(OSError):
@@ -84,19 +102,22 @@ class WebSocketProtocol(asyncio.Protocol):
         "_awaiting_pong",
         "_close_code",
         "_close_reason",
+        "_close_timer",
         "_closing_tcp",
         "_conn",
         "_connect_pending",
+        "_connect_timer",
         "_denial",
         "_drain",
         "_handshake",
-        "_lifetime",
+        "_keepalive_timer",
+        "_lifetime_timer",
         "_loop",
         "_lost",
+        "_paused",
         "_queue",
-        "_read_paused",
+        "_queued_bytes",
         "_task",
-        "_timer",
         "_trailing",
         "_waiter",
         "_write_paused",
@@ -121,24 +142,34 @@ class WebSocketProtocol(asyncio.Protocol):
         self._conn = Connection(
             max_message_size=config.websocket_max_message_size,
             max_frame_size=config.websocket_max_frame_size,
+            max_fragments=config.websocket_max_fragments,
         )
         self._handshake: Handshake | None = None
         self._app_state = AppState.CONNECTING
         self._connect_pending = True
         self._queue: deque[str | bytes] | None = None
+        self._queued_bytes = 0  # len() of the queued messages (characters for text)
         self._waiter: asyncio.Future[Any] | None = None
         self._drain: asyncio.Future[None] | None = None
-        self._read_paused = False
+        self._paused = 0  # why reading is paused: _APP_BEHIND | _CLIENT_NOT_READING | ...
         self._write_paused = False
         self._lost = False
         self._close_code: int | None = None  # set once the app should see a disconnect
         self._close_reason = ""
         self._task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None  # connect timeout / keepalive / close
-        self._lifetime: asyncio.TimerHandle | None = None
+        self._connect_timer: asyncio.TimerHandle | None = None  # app must accept or close
+        self._keepalive_timer: asyncio.TimerHandle | None = None  # next ping, or pong due
+        self._close_timer: asyncio.TimerHandle | None = None  # close handshake, then linger
+        self._lifetime_timer: asyncio.TimerHandle | None = None
         self._awaiting_pong = False
         self._closing_tcp = False
         self._denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
+
+    @property
+    def reading_paused(self) -> bool:
+        """Reading is paused: the app is behind, the client is not reading, or the client
+        sent too much before the handshake was answered."""
+        return bool(self._paused)
 
     # -- start -------------------------------------------------------------------------------
 
@@ -159,12 +190,14 @@ class WebSocketProtocol(asyncio.Protocol):
             self.data_received(self._trailing)
             self._trailing = b""
         self._log("WSCONNECTING")
-        task = self._loop.create_task(self._run_app(self._build_scope(handshake)))
+        task = self._loop.create_task(
+            self._run_app(self._build_scope(handshake)), context=contextvars.copy_context()
+        )
         self._task = task
         self.state.tasks.add(task)
         task.add_done_callback(self.state.tasks.discard)
         if config.websocket_connect_timeout is not None and config.websocket_connect_timeout > 0:
-            self._timer = self._loop.call_later(
+            self._connect_timer = self._loop.call_later(
                 config.websocket_connect_timeout, self._on_connect_timeout
             )
 
@@ -214,9 +247,7 @@ class WebSocketProtocol(asyncio.Protocol):
                     "ASGI app returned without accepting or closing the WebSocket %s",
                     self.request.path,
                 )
-            self._app_state = AppState.CLOSED
-            self._log("WSREJECT")
-            self._write_response(500, [], b"Internal Server Error")
+            self._refuse(500, [], b"Internal Server Error")
         elif state is AppState.ACCEPTED:
             self._app_state = AppState.CLOSED
             self._server_close(CloseCode.INTERNAL_ERROR if failed else CloseCode.NORMAL, "")
@@ -230,9 +261,14 @@ class WebSocketProtocol(asyncio.Protocol):
         queue = self._queue
         if queue:
             item: Any = queue.popleft()
-            if self._read_paused and len(queue) <= self.state.config.websocket_max_queue // 2:
-                self._read_paused = False
-                self._resume_reading()
+            self._queued_bytes -= len(item)
+            if self._paused & _APP_BEHIND:
+                config = self.state.config
+                if (
+                    len(queue) <= config.websocket_max_queue // 2
+                    and self._queued_bytes <= config.websocket_max_queue_bytes // 2
+                ):
+                    self._resume_reading(_APP_BEHIND)
         elif self._close_code is not None:
             item = None
         else:
@@ -262,9 +298,13 @@ class WebSocketProtocol(asyncio.Protocol):
         if queue is None:
             queue = self._queue = deque()
         queue.append(message)
-        if len(queue) >= self.state.config.websocket_max_queue and not self._read_paused:
-            self._read_paused = True
-            self.transport.pause_reading()
+        self._queued_bytes += len(message)
+        config = self.state.config
+        if (
+            len(queue) >= config.websocket_max_queue
+            or self._queued_bytes >= config.websocket_max_queue_bytes
+        ):
+            self._pause_reading(_APP_BEHIND)
 
     def _set_disconnect(self, code: int, reason: str = "") -> None:
         if self._close_code is not None:
@@ -310,7 +350,7 @@ class WebSocketProtocol(asyncio.Protocol):
             if kind == "websocket.accept":
                 self._accept(message)
             elif kind == "websocket.close":
-                self._reject()
+                self._refuse(403, [], b"")
             elif kind == "websocket.http.response.start":
                 self._start_denial(message)
             else:
@@ -371,14 +411,14 @@ class WebSocketProtocol(asyncio.Protocol):
             raise TypeError(
                 f"expected 'subprotocol' to be str or None, got {type(subprotocol).__name__}"
             )
-        head = accept_response(
+        head = accept_response(  # raises InvalidResponse for a header that cannot go out
             handshake.key,
             subprotocol=subprotocol,
             extension=params.response if params is not None else None,
             headers=message.get("headers") or (),
             server_name=config.server_name,
         )
-        self._cancel_timer()
+        self._cancel_connect_timer()
         self._app_state = AppState.ACCEPTED
         conn = self._conn
         if params is not None:
@@ -387,24 +427,20 @@ class WebSocketProtocol(asyncio.Protocol):
         conn.accept()
         self._log("WSCONNECT")
         if config.ping_interval is not None and config.ping_interval > 0:
-            self._timer = self._loop.call_later(config.ping_interval, self._send_ping)
+            self._keepalive_timer = self._loop.call_later(config.ping_interval, self._send_ping)
         if config.websocket_timeout is not None and config.websocket_timeout > 0:
-            self._lifetime = self._loop.call_later(config.websocket_timeout, self._on_lifetime)
-        if self._read_paused:
-            self._read_paused = False
-            self._resume_reading()
+            self._lifetime_timer = self._loop.call_later(
+                config.websocket_timeout, self._on_lifetime
+            )
+        self._resume_reading(_NOT_ACCEPTED)
         self.data_received(b"")  # frames the client sent before the 101 went out
-
-    def _reject(self) -> None:
-        self._app_state = AppState.CLOSED
-        self._log("WSREJECT")
-        self._write_response(403, [], b"")
 
     def _start_denial(self, message: Message) -> None:
         status = message.get("status")
         if not isinstance(status, int) or not 100 <= status <= 999:
             raise ValueError(f"expected an integer HTTP status, got {status!r}")
-        headers = [(bytes(n), bytes(v)) for n, v in message.get("headers") or ()]
+        # Checked now, as HTTP checks a response head: the app's send fails, not the close.
+        headers = [check_header(item) for item in message.get("headers") or ()]
         self._app_state = AppState.RESPONDING
         self._denial = (status, headers, [])
 
@@ -419,13 +455,18 @@ class WebSocketProtocol(asyncio.Protocol):
         parts.append(bytes(body))
         if message.get("more_body", False):
             return
+        self._refuse(status, headers, b"".join(parts))
+
+    def _refuse(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """The handshake ends without an upgrade (the app closed or denied, failed, timed
+        out, or the server is stopping): log WSREJECT, answer ``status`` and close."""
         self._app_state = AppState.CLOSED
         self._log("WSREJECT")
-        self._write_response(status, headers, b"".join(parts))
+        self._write_response(status, headers, body)
 
     def _write_response(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         """Answer with a plain HTTP response and close: the connection never upgrades."""
-        self._cancel_timer()
+        self._cancel_connect_timer()
         if not self._lost:
             self.transport.write(
                 http_response(
@@ -444,19 +485,15 @@ class WebSocketProtocol(asyncio.Protocol):
         events = conn.receive_data(data)
         if events:
             self._dispatch(events)
-        if conn.outgoing:
-            self.transport.write(b"".join(conn.outgoing))
-            conn.outgoing.clear()
         state = conn.state
+        if conn.outgoing and (not self._write_paused or state is _CLOSED):
+            # Pongs wait while the client is not reading (they coalesce meanwhile); the
+            # close frame that ends the connection goes out at once.
+            self.transport.write(conn.data_to_send())
         if state is _CLOSED:
             self._close_transport()
-        elif (
-            state is ConnectionState.CONNECTING
-            and conn.pending_bytes > _PRE_ACCEPT_BUFFER
-            and not self._read_paused
-        ):
-            self._read_paused = True
-            self.transport.pause_reading()
+        elif state is ConnectionState.CONNECTING and conn.pending_bytes > _PRE_ACCEPT_BUFFER:
+            self._pause_reading(_NOT_ACCEPTED)
 
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
@@ -480,6 +517,7 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        self._pause_reading(_CLIENT_NOT_READING)
 
     def resume_writing(self) -> None:
         self._write_paused = False
@@ -488,13 +526,25 @@ class WebSocketProtocol(asyncio.Protocol):
             self._drain = None
             if not drain.done():
                 drain.set_result(None)
+        if self._lost:
+            return
+        conn = self._conn
+        if conn.outgoing and not self._closing_tcp:
+            self.transport.write(conn.data_to_send())  # the pong owed meanwhile
+        self._resume_reading(_CLIENT_NOT_READING)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
-        self._cancel_timer()
-        if self._lifetime is not None:
-            self._lifetime.cancel()
-            self._lifetime = None
+        for timer in (
+            self._connect_timer,
+            self._keepalive_timer,
+            self._close_timer,
+            self._lifetime_timer,
+        ):
+            if timer is not None:
+                timer.cancel()
+        self._connect_timer = self._keepalive_timer = None
+        self._close_timer = self._lifetime_timer = None
         self.state.connections.discard(self)
         if self._conn.state is not ConnectionState.CONNECTING:  # it was accepted
             self._log("WSDISCONNECT")
@@ -515,8 +565,18 @@ class WebSocketProtocol(asyncio.Protocol):
             )
             task.cancel()
 
-    def _resume_reading(self) -> None:
-        if not self._lost:
+    def _pause_reading(self, reason: int) -> None:
+        if self._closing_tcp or self._paused & reason:
+            return
+        if not self._paused and not self._lost:
+            self.transport.pause_reading()
+        self._paused |= reason
+
+    def _resume_reading(self, reason: int) -> None:
+        if not self._paused & reason:
+            return
+        self._paused &= ~reason
+        if not self._paused and not self._lost and not self._closing_tcp:
             self.transport.resume_reading()
 
     # -- closing, keepalive, timeouts -------------------------------------------------------------
@@ -527,8 +587,16 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._lost or conn.state is not _OPEN:
             return
         self.transport.write(conn.close(code, reason))
-        self._cancel_timer()
-        self._timer = self._loop.call_later(CLOSE_TIMEOUT, self.transport.close)
+        self._cancel_keepalive_timer()
+        self._cancel_close_timer()
+        self._close_timer = self._loop.call_later(
+            self.state.config.websocket_close_timeout, self._on_close_timeout
+        )
+
+    def _on_close_timeout(self) -> None:
+        """No close frame from the peer in time after ours."""
+        self._close_timer = None
+        self._drop("no close frame from the client after ours")
 
     def _close_transport(self) -> None:
         """Close TCP after a close frame: FIN first, then linger reading (see LINGER_TIMEOUT)."""
@@ -536,22 +604,46 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         self._closing_tcp = True
         transport = self.transport
-        self._cancel_timer()
-        if not transport.can_write_eof():
+        self._cancel_keepalive_timer()
+        self._cancel_close_timer()
+        linger = min(LINGER_TIMEOUT, self.state.config.websocket_close_timeout)
+        self._close_timer = self._loop.call_later(linger, self._on_linger_end)
+        if not transport.can_write_eof():  # TLS: close() sends close_notify after our bytes
             transport.close()
             return
         transport.write_eof()
-        if self._read_paused:
-            self._read_paused = False
-            transport.resume_reading()
-        self._timer = self._loop.call_later(LINGER_TIMEOUT, transport.close)
+        if self._paused:
+            self._paused = 0
+            transport.resume_reading()  # read and discard until the peer closes
+
+    def _on_linger_end(self) -> None:
+        self._close_timer = None
+        self._drop("the client did not close after our close frame")
+
+    def _drop(self, why: str) -> None:
+        """End the TCP connection now. ``close()`` would wait for our unsent bytes to drain,
+        which never happens if the client has stopped reading: abort instead."""
+        if self._lost:
+            return
+        transport = self.transport
+        unsent = transport.get_write_buffer_size()
+        if unsent:
+            logger.info(
+                "WebSocket %s: %s, and %d bytes it has not read; aborting the connection",
+                self.request.path,
+                why,
+                unsent,
+            )
+            transport.abort()
+        elif transport.is_closing():
+            transport.abort()  # a TLS close stuck waiting for the peer
+        else:
+            transport.close()
 
     def shutdown(self) -> None:
         """Graceful server stop: close 1012 (service restart); pending handshakes get 503."""
         if self._app_state is AppState.CONNECTING and not self._lost:
-            self._app_state = AppState.CLOSED
-            self._log("WSREJECT")
-            self._write_response(503, [], b"Service Unavailable")
+            self._refuse(503, [], b"Service Unavailable")
         else:
             self._server_close(CloseCode.SERVICE_RESTART, "service restart")
 
@@ -560,25 +652,33 @@ class WebSocketProtocol(asyncio.Protocol):
         if not self._lost:
             self.transport.abort()
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _cancel_connect_timer(self) -> None:
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+
+    def _cancel_keepalive_timer(self) -> None:
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+            self._keepalive_timer = None
+
+    def _cancel_close_timer(self) -> None:
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
 
     def _on_connect_timeout(self) -> None:
-        self._timer = None
+        self._connect_timer = None
         if self._app_state is AppState.CONNECTING and not self._lost:
             logger.warning(
                 "WebSocket %s: app did not accept or close within %ss; rejecting",
                 self.request.path,
                 self.state.config.websocket_connect_timeout,
             )
-            self._app_state = AppState.CLOSED
-            self._log("WSREJECT")
-            self._write_response(403, [], b"")
+            self._refuse(403, [], b"")
 
     def _send_ping(self) -> None:
-        self._timer = None
+        self._keepalive_timer = None
         conn = self._conn
         if self._lost or conn.state is not _OPEN:
             return
@@ -586,28 +686,30 @@ class WebSocketProtocol(asyncio.Protocol):
         config = self.state.config
         if config.ping_timeout is not None and config.ping_timeout > 0:
             self._awaiting_pong = True
-            self._timer = self._loop.call_later(config.ping_timeout, self._on_ping_timeout)
+            self._keepalive_timer = self._loop.call_later(
+                config.ping_timeout, self._on_ping_timeout
+            )
         elif config.ping_interval:
-            self._timer = self._loop.call_later(config.ping_interval, self._send_ping)
+            self._keepalive_timer = self._loop.call_later(config.ping_interval, self._send_ping)
 
     def _on_pong(self) -> None:
         if not self._awaiting_pong:
             return
         self._awaiting_pong = False
-        self._cancel_timer()
+        self._cancel_keepalive_timer()
         interval = self.state.config.ping_interval
         if interval and self._conn.state is _OPEN:
-            self._timer = self._loop.call_later(interval, self._send_ping)
+            self._keepalive_timer = self._loop.call_later(interval, self._send_ping)
 
     def _on_ping_timeout(self) -> None:
-        self._timer = None
+        self._keepalive_timer = None
         if self._lost or self._conn.state is not _OPEN:
             return
         timeout = self.state.config.ping_timeout
-        if self._read_paused and timeout:
-            # We stopped reading (the app is behind): the pong may be waiting unread in the
-            # socket. Not the client's fault: check again later.
-            self._timer = self._loop.call_later(timeout, self._on_ping_timeout)
+        if self._paused & _APP_BEHIND and not self._paused & _CLIENT_NOT_READING and timeout:
+            # We stopped reading because the app is behind: the pong may be waiting unread
+            # in the socket. Not the client's fault: check again later.
+            self._keepalive_timer = self._loop.call_later(timeout, self._on_ping_timeout)
             return
         logger.info("WebSocket %s: no pong within ping timeout; closing", self.request.path)
         self.transport.write(self._conn.close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout"))
@@ -615,7 +717,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._close_transport()
 
     def _on_lifetime(self) -> None:
-        self._lifetime = None
+        self._lifetime_timer = None
         self._server_close(CloseCode.GOING_AWAY, "maximum connection lifetime reached")
 
     def _log(self, event: WebSocketEvent) -> None:

@@ -8,10 +8,8 @@ into a fresh venv outside the checkout, and use it there as a new user would.
 from __future__ import annotations
 
 import http.cookiejar
-import os
 import re
 import subprocess
-import sys
 import tarfile
 import urllib.parse
 import urllib.request
@@ -23,7 +21,7 @@ import pytest
 from websockets.sync.client import connect
 
 from narrows import __version__
-from tests.helpers import ROOT, free_port, wait_for_port
+from tests.helpers import free_port, wait_for_port
 
 pytestmark = pytest.mark.slow
 
@@ -39,14 +37,7 @@ def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 300) -
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], ROOT, dict(os.environ))
-    return out
-
-
-@pytest.fixture(scope="module")
-def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A fresh venv with the wheel and its [redis] extra: (bin directory, environment)."""
     home = tmp_path_factory.mktemp("user")
     venv.create(home / "venv", with_pip=True)
@@ -57,7 +48,6 @@ def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
     }
-    (wheel,) = dist.glob("narrows-*.whl")
     run([str(bindir / "python"), "-m", "pip", "install", "-q", f"{wheel}[redis]"], home, env)
     return bindir, env
 

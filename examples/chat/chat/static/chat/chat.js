@@ -22,7 +22,15 @@
     if (enabled) input.focus();
   }
 
+  function showEmpty() {
+    const item = document.createElement("li");
+    item.className = "empty";
+    item.textContent = `No messages in ${root.dataset.roomTitle} yet. Say hello!`;
+    log.append(item);
+  }
+
   function show(message) {
+    log.querySelector(".empty")?.remove();
     const item = document.createElement("li");
     item.className = "message";
     const user = document.createElement("span");
@@ -53,6 +61,7 @@
       if (data.type === "history") {
         log.replaceChildren();  // a reconnect brings the history again
         data.messages.forEach(show);
+        if (data.messages.length === 0) showEmpty();
       } else if (data.type === "message") {
         show(data);
       } else if (data.type === "error") {

@@ -19,15 +19,24 @@ def versions_in_matrix(component: str) -> set[str]:
     return set(re.findall(r"\d+\.\d+", row["versions"]))
 
 
+SCRIPT = (ROOT / "scripts" / "test").read_text()
+
+
 def test_python_versions_are_the_ones_scripts_test_runs() -> None:
-    script = (ROOT / "scripts" / "test").read_text()
-    extra = set(re.findall(r"python(3\.\d+)\b", script))
+    loop = re.search(r"^for version in (?P<versions>[\d. ]+); do$", SCRIPT, re.M)
+    assert loop, "scripts/test no longer loops over Python versions"
+    extra = {".".join(v.split(".")[:2]) for v in loop["versions"].split()}
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     assert versions_in_matrix("Python") == {running} | extra
 
 
-def test_django_version_is_the_installed_one() -> None:
-    assert f"{django.VERSION[0]}.{django.VERSION[1]}" in versions_in_matrix("Django")
+def test_django_versions_are_the_installed_one_and_the_ones_scripts_test_installs() -> None:
+    installed = f"{django.VERSION[0]}.{django.VERSION[1]}"
+    extra = set(re.findall(r"'Django>=(\d+\.\d+),<", SCRIPT))
+    assert extra, "scripts/test no longer runs another Django"
+    assert versions_in_matrix("Django") == {installed} | extra
+    suites = (ROOT / "tests" / "asgi_handler" / "test_django_suite.py").read_text()
+    assert set(re.findall(r'"(\d\.\d)"', suites)) <= versions_in_matrix("Django")
 
 
 def test_redis_version_is_the_server_the_tests_start() -> None:

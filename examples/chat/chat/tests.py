@@ -3,6 +3,7 @@
 Run with ``python manage.py test chat`` (from examples/chat).
 """
 
+from asgiref.sync import sync_to_async
 from chatsite.asgi import application
 from django.contrib.auth import get_user_model
 from django.test import TransactionTestCase
@@ -61,9 +62,9 @@ class PublicChatTests(TransactionTestCase):
 
 class AdminChatTests(TransactionTestCase):
     async def test_staff_only(self):
-        User = get_user_model()
-        user = await User.objects.acreate_user("walter", password="x")
-        staff = await User.objects.acreate_user("sky", password="x", is_staff=True)
+        create_user = sync_to_async(get_user_model().objects.create_user)  # Django 4.2 too
+        user = await create_user("walter", password="x")
+        staff = await create_user("sky", password="x", is_staff=True)
 
         refused = client("/ws/chat/admin/", user)
         await refused.connect()

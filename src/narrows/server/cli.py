@@ -414,6 +414,20 @@ def _http_options(g: _Group) -> None:
         help="seconds the application has to answer (503 after)",
     )
     g.add(
+        "--body-timeout",
+        dest="body_timeout",
+        type=_optional_float,
+        default_of="body_timeout",
+        help="seconds each 64 KiB of a request body may take to arrive (408 after; 0: off)",
+    )
+    g.add(
+        "--write-timeout",
+        dest="write_timeout",
+        type=_optional_float,
+        default_of="write_timeout",
+        help="seconds a client may leave a response unread before it is dropped (0: off)",
+    )
+    g.add(
         "--application-close-timeout",
         dest="application_close_timeout",
         type=float,

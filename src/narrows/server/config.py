@@ -84,6 +84,12 @@ class Config:
     header_timeout: float = 10.0  # whole head must arrive within this (slowloris)
     keep_alive_timeout: float = 5.0  # idle keep-alive connection is closed after this
     http_timeout: float | None = None  # Daphne -t: app must finish a response within this
+    #: Each BODY_TIMEOUT_WINDOW (64 KiB) of a request body must arrive within this (408):
+    #: an idle timeout and a minimum rate (slow-body attacks) in one; None or 0 is off.
+    body_timeout: float | None = 30.0
+    #: A client that leaves the response unread this long (the transport over its
+    #: high-water mark, or a close that cannot flush) is dropped; None or 0 is off.
+    write_timeout: float | None = 60.0
     application_close_timeout: float = 10.0  # after disconnect, app gets this long to return
     graceful_timeout: float = 30.0  # drain period on SIGTERM before forcing
     flow_control_high_water: int = 64 * 1024  # transport write buffer high-water mark

@@ -1,16 +1,34 @@
-"""Response head serialisation: the checks stay in force with the per-process caches."""
+"""Response head serialisation: the checks stay in force with the per-process caches, and
+the fast path of ``encode_head`` frames exactly as ``_framing`` (the full rules) does."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from narrows.server.http.response import LENGTH, InvalidResponse, encode_head
+from narrows.server.http.response import (
+    LENGTH,
+    InvalidResponse,
+    _framing,
+    encode_head,
+)
 
 DATE = b"date: Sun, 22 Nov 2026 01:02:03 GMT\r\n"
+COMMON = {"date_line": DATE, "server_line": b""}
 
 
 def head(headers: list[tuple[bytes, bytes]], body_length: int | None = 5) -> bytes:
-    return encode_head(200, headers, True, True, False, body_length, False, DATE, b"")[0]
+    return encode_head(
+        200,
+        headers,
+        http11=True,
+        keep_alive=True,
+        method_head=False,
+        body_length=body_length,
+        want_trailers=False,
+        **COMMON,
+    )[0]
 
 
 def test_a_bad_value_is_refused_every_time_and_never_remembered() -> None:
@@ -28,7 +46,14 @@ def test_bytearray_and_memoryview_values_are_still_checked_and_written() -> None
 
 def test_an_apps_own_content_length_matching_the_body_is_kept_once() -> None:
     data, framing, keep_alive, length = encode_head(
-        200, [(b"content-length", b"5")], True, True, False, 5, False, DATE, b""
+        200,
+        [(b"content-length", b"5")],
+        http11=True,
+        keep_alive=True,
+        method_head=False,
+        body_length=5,
+        want_trailers=False,
+        **COMMON,
     )
     assert framing is LENGTH and keep_alive and length == 5
     assert data.count(b"content-length") == 1
@@ -36,8 +61,72 @@ def test_an_apps_own_content_length_matching_the_body_is_kept_once() -> None:
 
 def test_an_apps_content_length_other_than_the_body_is_kept_for_the_length_check() -> None:
     _, framing, _, length = encode_head(
-        200, [(b"content-length", b"3")], True, True, False, 5, False, DATE, b""
+        200,
+        [(b"content-length", b"3")],
+        http11=True,
+        keep_alive=True,
+        method_head=False,
+        body_length=5,
+        want_trailers=False,
+        **COMMON,
     )
     assert framing is LENGTH and length == 3  # the cycle then refuses the longer body
     with pytest.raises(InvalidResponse, match="digits"):
         head([(b"content-length", b"5x")])
+
+
+@given(
+    status=st.sampled_from([100, 101, 199, 200, 201, 204, 299, 304, 404, 500, 999]),
+    http11=st.booleans(),
+    method_head=st.booleans(),
+    chunked=st.booleans(),
+    content_length=st.none() | st.integers(0, 20),
+    body_length=st.none() | st.integers(0, 20),
+    want_trailers=st.booleans(),
+)
+def test_the_fast_path_frames_as_the_full_rules_do(
+    status: int,
+    http11: bool,
+    method_head: bool,
+    chunked: bool,
+    content_length: int | None,
+    body_length: int | None,
+    want_trailers: bool,
+) -> None:
+    headers = [(b"x-a", b"1")]
+    if chunked:
+        headers.append((b"transfer-encoding", b"chunked"))
+    if content_length is not None:
+        headers.append((b"content-length", b"%d" % content_length))
+    try:
+        expected = _framing(
+            status, method_head, http11, chunked, content_length, body_length, want_trailers
+        )
+    except InvalidResponse:
+        with pytest.raises(InvalidResponse):
+            encode_head(
+                status,
+                headers,
+                http11=http11,
+                keep_alive=True,
+                method_head=method_head,
+                body_length=body_length,
+                want_trailers=want_trailers,
+                **COMMON,
+            )
+        return
+    data, framing, _, length = encode_head(
+        status,
+        headers,
+        http11=http11,
+        keep_alive=True,
+        method_head=method_head,
+        body_length=body_length,
+        want_trailers=want_trailers,
+        **COMMON,
+    )
+    assert framing is expected
+    if framing is LENGTH:
+        assert length == (content_length if content_length is not None else body_length or 0)
+        assert data.lower().count(b"content-length:") == 1
+

@@ -1,10 +1,10 @@
 """The one ASGI HTTP request/response cycle: ``receive``/``send`` for one request.
 
-The connection (``protocol.py``) feeds request body bytes in with ``feed_body`` /
-``message_complete`` / ``disconnect``; the application pulls them with ``receive()`` and
-answers with ``send()``. The response side is an explicit state machine (``Phase``); a
-message that does not fit the current phase raises ``UnexpectedMessage`` naming what was
-expected and what arrived.
+The connection (``protocol.py``, through the small ``CycleHost`` interface) feeds request
+body bytes in with ``feed_body`` / ``message_complete`` / ``disconnect``; the application
+pulls them with ``receive()`` and answers with ``send()``. The response side is an explicit
+state machine (``Phase``); a message that does not fit the current phase raises
+``UnexpectedMessage`` naming what was expected and what arrived.
 
 Speed: ``send()`` never suspends unless the transport is over its high-water mark, and a
 response whose body arrives in one message (the usual case) goes out as one
@@ -18,8 +18,9 @@ import contextvars
 import enum
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
+from narrows.server.http.date import DateHeader
 from narrows.server.http.response import (
     CHUNKED,
     LAST_CHUNK,
@@ -34,15 +35,33 @@ from narrows.server.http.response import (
 from narrows.server.tasks import start_task
 from narrows.types import ASGIApp, Message, Scope
 
-if TYPE_CHECKING:
-    from narrows.server.http.protocol import HTTPProtocol
-
-__all__ = ["Phase", "RequestResponseCycle", "UnexpectedMessage"]
+__all__ = ["CycleHost", "Phase", "RequestResponseCycle", "UnexpectedMessage"]
 
 logger = logging.getLogger("narrows.server")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SENDFILE_CHUNK = 256 * 1024
+
+
+class CycleHost(Protocol):
+    """What a cycle needs from its connection (``HTTPProtocol`` provides it)."""
+
+    loop: asyncio.AbstractEventLoop
+    date: DateHeader
+    server_line: bytes
+    body_buffer_limit: int
+    write_paused: bool
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    async def sendfile(self, file: IO[bytes], size: int) -> None: ...
+
+    def body_backlog(self, full: bool) -> None:
+        """More than ``body_buffer_limit`` unconsumed body bytes (reading pauses), or not."""
+
+    def response_complete(self, cycle: RequestResponseCycle) -> None: ...
 
 
 class UnexpectedMessage(RuntimeError):
@@ -75,6 +94,7 @@ _EXPECTED = {
 
 class RequestResponseCycle:
     __slots__ = (
+        "_backlogged",
         "_body",
         "_body_size",
         "_content_length",
@@ -101,7 +121,7 @@ class RequestResponseCycle:
 
     def __init__(
         self,
-        conn: HTTPProtocol,
+        conn: CycleHost,
         scope: Scope,
         keep_alive: bool,
         expect_continue: bool,
@@ -120,6 +140,7 @@ class RequestResponseCycle:
         self.bytes_sent = 0
         self._body: list[bytes] = []
         self._body_size = 0
+        self._backlogged = False
         self._last_delivered = False
         self._waiter: asyncio.Future[None] | None = None
         self._status = 0
@@ -134,8 +155,9 @@ class RequestResponseCycle:
     def feed_body(self, data: bytes) -> None:
         self._body.append(data)
         self._body_size += len(data)
-        if self._body_size >= self.conn.body_buffer_limit:
-            self.conn.pause_reading()
+        if self._body_size >= self.conn.body_buffer_limit and not self._backlogged:
+            self._backlogged = True
+            self.conn.body_backlog(True)
         self._wake()
 
     def message_complete(self) -> None:
@@ -147,8 +169,19 @@ class RequestResponseCycle:
         self.disconnected = True
         self._wake()
 
-    def body_buffered(self) -> int:
-        return self._body_size
+    def unanswered(self) -> bool:
+        """Nothing of the response is on the wire yet: an error status can still be sent."""
+        return self.phase is _AWAITING_START or self.phase is _START_RECEIVED
+
+    def _take_body(self) -> bytes:
+        body = self._body
+        data = body[0] if len(body) == 1 else b"".join(body)
+        body.clear()
+        self._body_size = 0
+        if self._backlogged:
+            self._backlogged = False
+            self.conn.body_backlog(False)
+        return data
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -166,19 +199,14 @@ class RequestResponseCycle:
         ):  # the usual case: the whole (or the rest of the) body is here
             self._last_delivered = True
             self.expect_continue = False
-            body = self._body
-            if not body:
+            if not self._body:
                 return {"type": "http.request", "body": b"", "more_body": False}
-            data = body[0] if len(body) == 1 else b"".join(body)
-            body.clear()
-            self._body_size = 0
-            return {"type": "http.request", "body": data, "more_body": False}
+            return {"type": "http.request", "body": self._take_body(), "more_body": False}
         if self.expect_continue:
             self.expect_continue = False
             if not self.request_complete and not self.disconnected:
                 self.conn.write(_CONTINUE)
         while self._must_wait():
-            self.conn.resume_reading()
             self._waiter = self.conn.loop.create_future()
             try:
                 await self._waiter
@@ -186,14 +214,9 @@ class RequestResponseCycle:
                 self._waiter = None
         if self.disconnected or self.phase is _COMPLETE:
             return {"type": "http.disconnect"}
-        body = self._body
-        data = body[0] if len(body) == 1 else b"".join(body)
-        body.clear()
-        self._body_size = 0
+        data = self._take_body()
         more = not self.request_complete
-        if more:
-            self.conn.resume_reading()
-        else:
+        if not more:
             self._last_delivered = True
         return {"type": "http.request", "body": data, "more_body": more}
 
@@ -244,39 +267,27 @@ class RequestResponseCycle:
         raise UnexpectedMessage(f'Expected ASGI message {expected}, got "{mtype}"')
 
     def _write_head(self, body_length: int | None) -> bytes:
+        """The response head, framed for ``body_length`` (None while the body streams)."""
         conn = self.conn
-        head = encode_head(
+        date = conn.date
+        data, self._framing, self.keep_alive, self._content_length = encode_head(
             self._status,
             self._headers,
-            self.http11,
-            self.keep_alive,
-            self.method_head,
-            body_length,
-            self._trailers,
-            conn.date.line(),
-            conn.server_line,
+            http11=self.http11,
+            keep_alive=self.keep_alive,
+            method_head=self.method_head,
+            body_length=body_length,
+            want_trailers=self._trailers,
+            date_line=date.value if date.ticking else date.line(),
+            server_line=conn.server_line,
         )
-        data, self._framing, self.keep_alive, self._content_length = head
         self.phase = _STREAMING
         return data
 
     def _send_body(self, body: bytes, more: bool) -> None:
         if self.phase is _START_RECEIVED:  # the head goes out with the first body bytes
-            conn = self.conn
-            date = conn.date
-            prefix, framing, self.keep_alive, self._content_length = encode_head(
-                self._status,
-                self._headers,
-                self.http11,
-                self.keep_alive,
-                self.method_head,
-                None if more else len(body),
-                self._trailers,
-                date.value if date.ticking else date.line(),
-                conn.server_line,
-            )
-            self._framing = framing
-            self.phase = _STREAMING
+            prefix = self._write_head(None if more else len(body))
+            framing = self._framing
         else:
             prefix = b""
             framing = self._framing

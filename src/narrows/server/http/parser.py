@@ -11,11 +11,19 @@ turned into ``ProtocolError(400, ...)`` events here.
 ``RequestParser.feed(data)`` returns the events the data completed, in order:
 ``RequestHead``, then zero or more ``BodyChunk``, then ``MESSAGE_COMPLETE``; pipelined
 requests follow one another in the same list. A ``ProtocolError`` is always the last event:
-the parser is dead after it and the connection must answer with its status and close.
+the parser is ``FAILED`` after it and the connection must answer with its status and close.
+
+Its state is one ``ParserState``. A ``GET`` asking for ``Upgrade: websocket`` (when the
+server speaks WebSocket) stops it in ``UPGRADED`` with the bytes that followed in
+``trailing``. Any other Upgrade is ignored (RFC 9110 7.8): the request is an ordinary one,
+body included. llhttp skips the body of every Upgrade request, so for an ignored one the
+parser resumes on a fresh llhttp parser primed with a head of the same framing, which
+reads the body; the request is not kept alive.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 from typing import Final, NamedTuple
 
@@ -26,6 +34,7 @@ __all__ = [
     "BodyChunk",
     "Event",
     "MessageComplete",
+    "ParserState",
     "ProtocolError",
     "RequestHead",
     "RequestParser",
@@ -103,6 +112,25 @@ class ProtocolError:
 Event = RequestHead | BodyChunk | MessageComplete | ProtocolError
 
 
+class ParserState(enum.Enum):
+    IDLE = "between requests"
+    HEAD = "request head arriving"
+    BODY = "request body arriving"
+    CHUNKED_BODY = "chunked request body arriving"
+    UPGRADED = "stopped after an Upgrade request: the rest is another protocol"
+    FAILED = "stopped after a ProtocolError"
+
+
+# Members as module constants: Enum member lookups are slow on Python 3.11.
+_IDLE = ParserState.IDLE
+_HEAD = ParserState.HEAD
+_BODY = ParserState.BODY
+_CHUNKED_BODY = ParserState.CHUNKED_BODY
+_UPGRADED = ParserState.UPGRADED
+_FAILED = ParserState.FAILED
+_STOPPED: Final = frozenset({_UPGRADED, _FAILED})
+
+
 class _Reject(Exception):
     """Raised inside an httptools callback to stop parsing with a precise error."""
 
@@ -158,9 +186,7 @@ class RequestParser:
         "_body_bytes",
         "_chunk_count",
         "_chunk_meta",
-        "_chunked",
         "_content_length",
-        "_dead",
         "_events",
         "_expect",
         "_head_bytes",
@@ -169,7 +195,7 @@ class RequestParser:
         "_host",
         "_host_count",
         "_http11_line",
-        "_in_message",
+        "_ignored_upgrade",
         "_max_count",
         "_max_head",
         "_max_line",
@@ -181,9 +207,9 @@ class RequestParser:
         "_upgrade",
         "_url",
         "_valid_host",
-        "in_head",
+        "_websocket",
+        "state",
         "trailing",
-        "upgraded",
     )
 
     def __init__(
@@ -192,58 +218,62 @@ class RequestParser:
         max_header_size: int = 64 * 1024,
         max_header_count: int = 100,
         max_request_line: int = 8 * 1024,
+        websocket: bool = True,
     ) -> None:
         self._max_head = max_header_size
         self._max_count = max_header_count
         self._max_line = max_request_line
         self._valid_host: bytes | None = None
         self._parser = httptools.HttpRequestParser(self)
+        self._websocket = websocket  # whether "Upgrade: websocket" stops the parser
         self._events: list[Event] = []
-        #: True while a request head has begun arriving but is not complete yet.
-        self.in_head = False
-        #: From a request's first byte until its message is complete.
-        self._in_message = False
+        self.state = _IDLE
         #: The message beginning at the start of this feed has an " HTTP/1.1" request line.
         self._http11_line = False
-        self._dead = False
+        #: The framing head an ignored Upgrade's body is read with, once llhttp stops.
+        self._ignored_upgrade: bytes | None = None
         # Chunked-body accounting (see ``_MAX_CHUNK_META``); ``_messages`` counts request
         # heads so a slice that began in another message is not charged to this one.
-        self._chunked = False
         self._messages = 0
         self._body_bytes = 0
         self._chunk_meta = 0
         self._chunk_count = 0
         self._reset_head()
-        #: Set once a request asked for a protocol switch (Upgrade or CONNECT): the parser
-        #: stops there; ``trailing`` holds the bytes that followed the request head.
-        self.upgraded = False
+        #: In UPGRADED: the bytes that followed the request head (the new protocol's).
         self.trailing = b""
 
     def _reset_head(self) -> None:
+        """Per-message fields, ready for the next head (trailers count from zero too)."""
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
-        self._head_bytes = 0
-        self._header_bytes = 0
-        self._host_count = 0
+        self._head_bytes = self._header_bytes = self._host_count = self._trailer_count = 0
         self._host = b""
-        self._trailer_count = 0
         self._transfer_encoding: list[bytes] = []
-        self._content_length = False
+        self._content_length: bytes | None = None
         self._upgrade: bytes | None = None
         self._expect = False
         self._root_path: bytes | None = None
 
     @property
     def dead(self) -> bool:
-        return self._dead
+        return self.state is _FAILED
+
+    @property
+    def upgraded(self) -> bool:
+        return self.state is _UPGRADED
+
+    @property
+    def in_head(self) -> bool:
+        """A request head has begun arriving but is not complete yet."""
+        return self.state is _HEAD
 
     # -- public API --------------------------------------------------------------------
 
     def feed(self, data: bytes) -> list[Event]:
-        if self._dead or self.upgraded:
+        if self.state in _STOPPED:
             return []
         events = self._events = []
-        if not self._in_message:
+        if self.state is _IDLE:
             # httptools formats the version string on every ``get_http_version()`` call,
             # which costs more than llhttp's whole parse of a small request. At a message
             # boundary this data starts with the next request line, so a line that ends in
@@ -251,7 +281,7 @@ class RequestParser:
             eol = data.find(b"\r\n")
             self._http11_line = eol > 9 and data.startswith(b" HTTP/1.1", eol - 9)
         if len(data) <= _MAX_CHUNK_META:
-            if self._chunked:
+            if self.state is _CHUNKED_BODY:
                 self._feed(data)
             else:
                 # The usual read (one or more whole small requests): llhttp straight away;
@@ -261,14 +291,15 @@ class RequestParser:
                 except _PARSER_ERRORS as exc:
                     self._on_parser_error(data, exc)
                 else:
-                    if self.in_head:
+                    if self.state is _HEAD:
                         self._count_head_bytes(len(data))
             return events
         for start in range(0, len(data), _MAX_CHUNK_META):
-            self._feed(data[start : start + _MAX_CHUNK_META])
-            if self.upgraded:
-                self.trailing += data[start + _MAX_CHUNK_META :]
-            if self._dead or self.upgraded:
+            end = start + _MAX_CHUNK_META
+            self._feed(data[start:end])
+            if self.state is _UPGRADED:
+                self.trailing += data[end:]
+            if self.state in _STOPPED:
                 break
         return events
 
@@ -279,9 +310,10 @@ class RequestParser:
         except _PARSER_ERRORS as exc:
             self._on_parser_error(data, exc)
         else:
-            if self.in_head:
+            state = self.state
+            if state is _HEAD:
                 self._count_head_bytes(len(data))
-            elif self._chunked and self._messages == messages:
+            elif state is _CHUNKED_BODY and self._messages == messages:
                 # Bytes that were neither body nor trailer fields are chunk framing.
                 framing = len(data) - (self._body_bytes - body_bytes)
                 self._chunk_meta += framing - (self._header_bytes - header_bytes)
@@ -316,8 +348,7 @@ class RequestParser:
 
     def on_message_begin(self) -> None:
         # Per-message fields were reset when the previous head completed (or in __init__).
-        self.in_head = True
-        self._in_message = True
+        self.state = _HEAD
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -325,7 +356,7 @@ class RequestParser:
             raise _Reject(414, f"Request line too long (limit {self._max_line} bytes)")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self.in_head:
+        if self.state is not _HEAD:
             self._on_trailer(name, value)
             return
         # Limits are checked once the head is complete (``on_headers_complete``); a head
@@ -386,14 +417,13 @@ class RequestParser:
         elif kind == _TRANSFER_ENCODING:
             self._transfer_encoding.append(value)
         elif kind == _CONTENT_LENGTH:
-            self._content_length = True
+            self._content_length = value
         elif kind == _UPGRADE:
             self._upgrade = value.lower()
         elif value.lower() == b"100-continue":  # _EXPECT
             self._expect = True
 
     def on_headers_complete(self) -> None:
-        self.in_head = False
         headers = self._headers
         count = len(headers)
         size = self._header_bytes + _HEADER_OVERHEAD * count
@@ -422,8 +452,19 @@ class RequestParser:
             upgrade = None
         self._messages += 1
         if self._transfer_encoding:
-            self._chunked = True
+            self.state = _CHUNKED_BODY
             self._chunk_meta = self._chunk_count = 0
+        else:
+            self.state = _BODY
+        keep_alive = parser.should_keep_alive()
+        if upgrade is not None and not (
+            upgrade == b"websocket" and method == b"GET" and self._websocket
+        ):
+            # Served as an ordinary request, body included; then the connection closes,
+            # since the client may well have meant the bytes after it for another protocol.
+            self._ignore_upgrade()
+            upgrade = None
+            keep_alive = False
         self._events.append(
             _new_head(
                 RequestHead,
@@ -432,23 +473,23 @@ class RequestParser:
                     self._url,
                     version,
                     headers,
-                    parser.should_keep_alive(),
+                    keep_alive,
                     upgrade,
                     self._expect and version == "1.1",  # RFC 9110 10.1.1: ignored on 1.0
                     self._root_path,
                 ),
             )
         )
-        # Ready for the next message (what ``_reset_head`` does, inline on this hot path);
-        # trailers count separately.
-        self._url = b""
-        self._headers = []
-        self._head_bytes = self._header_bytes = self._host_count = self._trailer_count = 0
-        self._host = b""
+        self._reset_head()
+
+    def _ignore_upgrade(self) -> None:
+        """An Upgrade narrows does not speak: remember how to read the body llhttp skips."""
         if self._transfer_encoding:
-            self._transfer_encoding = []
-        self._content_length = self._expect = False
-        self._upgrade = self._root_path = None
+            self._ignored_upgrade = b"Transfer-Encoding: chunked\r\n"
+        elif self._content_length is not None and self._content_length != b"0":
+            self._ignored_upgrade = b"Content-Length: " + self._content_length + b"\r\n"
+        else:
+            self._ignored_upgrade = b""  # no body: the next bytes are the next request
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
@@ -458,8 +499,9 @@ class RequestParser:
         self._chunk_count += 1
 
     def on_message_complete(self) -> None:
-        self._chunked = False
-        self._in_message = False
+        if self._ignored_upgrade:  # llhttp skipped this body: it is read after the upgrade
+            return
+        self.state = _IDLE
         self._events.append(MESSAGE_COMPLETE)
 
     # -- checks llhttp leaves to us --------------------------------------------------
@@ -499,18 +541,38 @@ class RequestParser:
     # -- helpers ---------------------------------------------------------------------
 
     def _on_upgrade(self, data: bytes, exc: httptools.HttpParserUpgrade) -> None:
-        # llhttp stops after the head of an Upgrade/CONNECT request; its offset is the
-        # first byte that belongs to the new protocol.
+        # llhttp stops after the head of an Upgrade request; its offset is the first byte
+        # that belongs to the new protocol (or, for an ignored Upgrade, to the body).
         try:
             offset = int(exc.args[0])
         except (IndexError, TypeError, ValueError):
             offset = len(data)
-        self.upgraded = True
-        self.trailing = data[offset:]
+        framing = self._ignored_upgrade
+        if framing is None:
+            self.state = _UPGRADED
+            self.trailing = data[offset:]
+            return
+        self._ignored_upgrade = None
+        self._parser = httptools.HttpRequestParser(self)
+        if framing:
+            self._prime(framing)
+        else:
+            self.state = _IDLE
+        rest = data[offset:]
+        if rest:
+            self._feed(rest)
+
+    def _prime(self, framing: bytes) -> None:
+        """Put the fresh llhttp parser where the skipped body begins: after a head that
+        frames a body the same way. What that head produces is not this request's."""
+        events, self._events = self._events, []
+        messages, http11_line = self._messages, self._http11_line
+        self._parser.feed_data(b"POST / HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n")
+        self._events = events
+        self._messages, self._http11_line = messages, http11_line
 
     def _fail(self, status: int, reason: str) -> None:
-        self._dead = True
-        self.in_head = False
+        self.state = _FAILED
         self._events.append(ProtocolError(status, reason))
 
 

@@ -126,6 +126,7 @@ def _name_kind(name: bytes) -> int:
 def encode_head(
     status: int,
     headers: Iterable[tuple[bytes, bytes]],
+    *,
     http11: bool,
     keep_alive: bool,
     method_head: bool,

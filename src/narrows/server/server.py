@@ -160,7 +160,7 @@ class Server:
             connection.shutdown()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.graceful_timeout
-        while (state.connections or state.tasks) and not self.force_exit:
+        while (state.connections or _running(state.tasks)) and not self.force_exit:
             if loop.time() >= deadline:
                 logger.warning("Graceful timeout reached; closing remaining connections")
                 break
@@ -225,6 +225,13 @@ def _endpoint_of(sock: socket.socket) -> Endpoint:
         return Endpoint("unix", path=str(sock.getsockname()))
     host, port = sock.getsockname()[:2]
     return Endpoint("tcp", host=host, port=port)
+
+
+def _running(tasks: set[asyncio.Task[None]]) -> bool:
+    """Whether any application Task still runs. An HTTP request's Task leaves the set when
+    its application returns; one cancelled before it ever ran is dropped here."""
+    tasks.difference_update([task for task in tasks if task.done()])
+    return bool(tasks)
 
 
 def _has_loop() -> bool:

@@ -208,15 +208,23 @@ async def test_a_body_with_an_upgrade_narrows_ignores_reaches_the_app(
 
 
 async def test_no_pipelined_request_starts_while_the_transport_is_paused() -> None:
-    served, app = counting_app(b"ok")
+    gate = asyncio.Event()
+    served = [0]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        served[0] += 1
+        await gate.wait()
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"ok"})
+
     conn = Connection(app)
     conn.send(GET * 50)
-    while conn.transport.pending():
-        await asyncio.sleep(0)
-    conn.protocol.pause_writing()  # the client stopped reading
     await conn.settle()
-    assert served[0] == 1  # the request in flight goes on; no other starts
-    assert conn.transport.reading is False
+    assert served[0] == 1 and conn.transport.reading is False  # the others wait their turn
+    conn.protocol.pause_writing()  # the client stopped reading
+    gate.set()
+    await conn.settle()
+    assert served[0] == 1  # the request in flight is answered; no other starts
     conn.protocol.resume_writing()
     responses = await conn.responses(50)
     assert len(responses) == 50 and served[0] == 50

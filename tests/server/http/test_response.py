@@ -129,4 +129,3 @@ def test_the_fast_path_frames_as_the_full_rules_do(
     if framing is LENGTH:
         assert length == (content_length if content_length is not None else body_length or 0)
         assert data.lower().count(b"content-length:") == 1
-

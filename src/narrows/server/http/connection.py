@@ -65,6 +65,10 @@ SLICE: Final = 4096
 
 
 class ConnectionState(enum.Enum):
+    # Members are singletons: hashing them by identity (a C slot) instead of Enum's
+    # Python-level hash of the name keeps table lookups and set tests cheap.
+    __hash__ = object.__hash__
+
     IDLE = "idle, waiting for a request"
     HEAD = "a request head is arriving"
     BUSY = "a request is in flight"
@@ -75,6 +79,8 @@ class ConnectionState(enum.Enum):
 
 
 class Event(enum.Enum):
+    __hash__ = object.__hash__
+
     HEAD_BYTES = "the first bytes of a request head"
     REQUEST = "a request head, started at once"
     DONE_IDLE = "a response complete, nothing waiting"
@@ -183,8 +189,10 @@ class HTTPConnection:
                 self._start_waiting()
         else:
             self._go(_E.DONE_HEAD if self.parser.state is _PARSER_HEAD else _E.DONE_IDLE)
-            self._parse()
-        self._sync_reading()
+            if self._unparsed:
+                self._parse()
+        if not self.reading:
+            self._sync_reading()
         return actions
 
     def writing_paused(self) -> list[Action]:

@@ -51,6 +51,8 @@ class CycleHost(Protocol):
     server_line: bytes
     body_buffer_limit: int
     write_paused: bool
+    #: The server's running application Tasks (see ``run``).
+    tasks: set[asyncio.Task[None]]
 
     def write(self, data: bytes) -> None: ...
 
@@ -380,6 +382,12 @@ class RequestResponseCycle:
             self._outcome(None, exc)
         else:
             self._outcome(result, None)
+        finally:
+            # The application has returned: the server stops waiting for its Task (here
+            # rather than in a done callback, which costs a loop callback per request).
+            task = self.task
+            if task is not None:
+                self.conn.tasks.discard(task)
 
     def _outcome(self, result: object, exc: BaseException | None) -> None:
         if exc is None:

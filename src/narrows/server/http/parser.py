@@ -113,6 +113,8 @@ Event = RequestHead | BodyChunk | MessageComplete | ProtocolError
 
 
 class ParserState(enum.Enum):
+    __hash__ = object.__hash__  # identity: members are singletons (and C-speed to hash)
+
     IDLE = "between requests"
     HEAD = "request head arriving"
     BODY = "request body arriving"

@@ -106,6 +106,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.date = ctx.date
         self.server_line = ctx.server_line
         self.body_buffer_limit = config.request_body_buffer
+        self.tasks = ctx.state.tasks
         self.transport: asyncio.Transport | None = None
         self.parser = RequestParser(
             max_header_size=config.max_header_size,
@@ -224,9 +225,10 @@ class HTTPProtocol(asyncio.Protocol):
     # -- the connection's actions -------------------------------------------------------
 
     def _execute(self, actions: list[Action]) -> None:
+        started: RequestResponseCycle | None = None
         for kind, value in actions:
             if kind == START:
-                self._start(value)  # type: ignore[arg-type]
+                started = self._start(value)  # type: ignore[arg-type]
             elif kind == BODY:
                 self._on_body(value)  # type: ignore[arg-type]
             elif kind == END:
@@ -243,12 +245,13 @@ class HTTPProtocol(asyncio.Protocol):
                 self._on_body_error(value)  # type: ignore[arg-type]
             elif kind == HAND_OVER:
                 self._hand_over(*value)  # type: ignore[misc]
+        if started is not None and started is self._cycle:
+            # Run once the whole batch is in: a request that arrived complete is complete
+            # when its application first runs (which may answer it right here, eagerly).
+            self._run(started)
 
-    def _start(self, head: RequestHead) -> None:
-        """Run the application for this request (scope, cycle, Task, timers)."""
-        if self._keepalive_timer is not None:
-            self._keepalive_timer.cancel()
-            self._keepalive_timer = None
+    def _start(self, head: RequestHead) -> RequestResponseCycle:
+        """The request's scope and cycle, made the one in flight (``_run`` runs it)."""
         method, target, http_version, headers, keep_alive, _, expect_continue, root = head
         raw_path, query = split_target(target)
         scope = self._scope_template.copy()
@@ -265,8 +268,12 @@ class HTTPProtocol(asyncio.Protocol):
             scope["client"], scope["scheme"] = self.ctx.proxy.resolve(
                 headers, self.client, self.scheme, peer_trusted=True
             )
-        cycle = self._cycle = RequestResponseCycle(self, scope, keep_alive, expect_continue)
-        if self._body_timeout is not None:
+        self._cycle = cycle = RequestResponseCycle(self, scope, keep_alive, expect_continue)
+        return cycle
+
+    def _run(self, cycle: RequestResponseCycle) -> None:
+        """Run the application for the request in flight, in a Task of its own."""
+        if self._body_timeout is not None and not cycle.request_complete:
             self._arm_body_timer()
         state = self.state
         app = state.app
@@ -280,8 +287,7 @@ class HTTPProtocol(asyncio.Protocol):
         task = cycle.start(app, self.loop, self._context.copy())
         if not task.done():  # it suspended (always, on 3.11): track it until it finishes
             cycle.task = task
-            state.tasks.add(task)
-            task.add_done_callback(state.tasks.discard)
+            state.tasks.add(task)  # until the application returns (RequestResponseCycle.run)
 
     def _on_body(self, data: bytes) -> None:
         cycle = self._cycle
@@ -392,14 +398,15 @@ class HTTPProtocol(asyncio.Protocol):
             return  # disconnected meanwhile
         self._cycle = None
         actions = self.connection.response_complete(cycle.keep_alive)
-        if actions and actions[0][0] == START:
-            # Not directly: an application that finishes at once would recurse once per
-            # pipelined request.
-            self.loop.call_soon(self._execute, actions)
-        else:
+        if actions:
+            if actions[0][0] == START:
+                # Not directly: an application that finishes at once would recurse once
+                # per pipelined request.
+                self.loop.call_soon(self._execute, actions)
+                return
             self._execute(actions)
-            if self.connection.state is _IDLE:
-                self._went_idle()
+        if self.connection.state is _IDLE:
+            self._went_idle()
 
     # -- errors, upgrade, timers ----------------------------------------------------------
 

@@ -25,7 +25,7 @@ from bench import _common
 from bench._common import HELLO_APP, HOST, MeasureError, Measurement, ServerProcess
 
 SERVERS = ["narrows", "uvicorn", "granian", "daphne", "hypercorn", "ceiling"]
-TARGETS = {"uvicorn": (">=", 1.5)}
+TARGETS = {"uvicorn": (">=", 2.0), "granian": (">=", 1.2)}
 
 
 def wrk(server: ServerProcess, duration: float, connections: int) -> Measurement:

@@ -122,6 +122,7 @@ _TRANSITIONS: Final[dict[tuple[ConnectionState, Event], ConnectionState]] = {
 }
 _IDLE, _HEAD, _BUSY, _STALLED, _DRAINING, _UPGRADED, _CLOSED = ConnectionState
 _READING_STATES: Final = frozenset({_IDLE, _HEAD, _BUSY})
+assert _TRANSITIONS[_IDLE, _E.REQUEST] is _TRANSITIONS[_HEAD, _E.REQUEST] is _BUSY
 _PARSER_HEAD = ParserState.HEAD
 _PARSER_UPGRADED = ParserState.UPGRADED
 
@@ -282,7 +283,7 @@ class HTTPConnection:
             if head.upgrade is not None:
                 self._upgrade_head = head  # handed over once the parser stops
                 return
-            self._go(_E.REQUEST)
+            self.state = _BUSY  # _TRANSITIONS[IDLE or HEAD, REQUEST], without a call
             self._in_flight_complete = False
             self._actions.append((START, head))
         elif self.state is _BUSY:

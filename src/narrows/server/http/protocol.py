@@ -39,13 +39,7 @@ from narrows.server.http.cycle import RequestResponseCycle
 from narrows.server.http.date import DateHeader
 from narrows.server.http.parser import ParserState, ProtocolError, RequestHead, RequestParser
 from narrows.server.http.response import error_response
-from narrows.server.http.scope import (
-    addresses,
-    decode_path,
-    decode_root_path,
-    peer_name,
-    split_target,
-)
+from narrows.server.http.scope import addresses, decode_root_path, path_parts, peer_name
 from narrows.server.proxy import ProxyHeaders
 from narrows.server.state import ServerState, UpgradeRequest
 from narrows.server.websocket.protocol import WebSocketProtocol
@@ -232,7 +226,11 @@ class HTTPProtocol(asyncio.Protocol):
             elif kind == BODY:
                 self._on_body(value)  # type: ignore[arg-type]
             elif kind == END:
-                self._on_body_end()
+                if self._body_timer is not None:
+                    self._body_timer.cancel()
+                    self._body_timer = None
+                if self._cycle is not None:
+                    self._cycle.message_complete()
             elif kind == PAUSE:
                 self._set_reading(False)
             elif kind == RESUME:
@@ -253,13 +251,10 @@ class HTTPProtocol(asyncio.Protocol):
     def _start(self, head: RequestHead) -> RequestResponseCycle:
         """The request's scope and cycle, made the one in flight (``_run`` runs it)."""
         method, target, http_version, headers, keep_alive, _, expect_continue, root = head
-        raw_path, query = split_target(target)
         scope = self._scope_template.copy()
         scope["http_version"] = http_version
         scope["method"] = method
-        scope["path"] = decode_path(raw_path)
-        scope["raw_path"] = raw_path
-        scope["query_string"] = query
+        scope["path"], scope["raw_path"], scope["query_string"] = path_parts(target)
         scope["headers"] = headers
         scope["state"] = self._lifespan_state.copy()
         if root is not None and self._peer_is_trusted():
@@ -297,14 +292,6 @@ class HTTPProtocol(asyncio.Protocol):
             self._body_window += len(data)
             if self._body_window >= BODY_TIMEOUT_WINDOW:
                 self._arm_body_timer()
-
-    def _on_body_end(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
-        cycle = self._cycle
-        if cycle is not None:
-            cycle.message_complete()
 
     def _on_body_error(self, error: ProtocolError) -> None:
         """The body of the request in flight is malformed or too slow (CLOSE follows)."""
@@ -427,7 +414,7 @@ class HTTPProtocol(asyncio.Protocol):
         if transport is None:
             return
         self._cancel_timers()
-        raw_path, query = split_target(head.target)
+        path, raw_path, query = path_parts(head.target)
         scheme = "wss" if self.scheme == "https" else "ws"
         client = self.client
         if self.peer_trusted:
@@ -436,7 +423,7 @@ class HTTPProtocol(asyncio.Protocol):
         request = UpgradeRequest(
             http_version=head.http_version,
             method=head.method,
-            path=decode_path(raw_path),
+            path=path,
             raw_path=raw_path,
             query_string=query,
             headers=head.headers,

@@ -9,7 +9,14 @@ import httptools
 
 from narrows.types import Address
 
-__all__ = ["addresses", "decode_path", "decode_root_path", "peer_name", "split_target"]
+__all__ = [
+    "addresses",
+    "decode_path",
+    "decode_root_path",
+    "path_parts",
+    "peer_name",
+    "split_target",
+]
 
 
 def split_target(target: bytes) -> tuple[bytes, bytes]:
@@ -24,6 +31,12 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
     except httptools.HttpParserInvalidURLError:
         return target, b""
     return url.path or b"/", url.query or b""
+
+
+def path_parts(target: bytes) -> tuple[str, bytes, bytes]:
+    """The scope's ``path``, ``raw_path`` and ``query_string`` for a request target."""
+    raw_path, query = split_target(target)
+    return decode_path(raw_path), raw_path, query
 
 
 def decode_path(raw_path: bytes) -> str:

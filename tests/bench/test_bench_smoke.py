@@ -130,7 +130,7 @@ def test_http_tiny(outputs: dict[str, str]) -> None:
         pytest.fail(message) if IN_CI else pytest.skip(message)
     check_output(outputs["http"], "http", {n: NEEDS[n] for n in SERVERS})
     if PEERS:
-        assert re.search(r"^target narrows/uvicorn >= 1.5x: ", outputs["http"], re.M)
+        assert re.search(r"^target narrows/uvicorn >= 2.0x: ", outputs["http"], re.M)
 
 
 def test_websocket_echo_tiny(outputs: dict[str, str]) -> None:

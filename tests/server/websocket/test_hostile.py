@@ -288,11 +288,6 @@ async def test_a_handshake_answer_that_would_split_the_head_is_a_500(
 # -- every connection's app in a Task of its own --------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the HTTP protocol hands a pipelined upgrade over from inside the previous "
-    "request's Task, so the WebSocket app's context is a copy of that request's",
-)
 async def test_a_pipelined_http_request_does_not_leak_its_contextvars_into_the_websocket() -> None:
     import contextvars
 

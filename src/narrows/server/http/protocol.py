@@ -386,10 +386,12 @@ class HTTPProtocol(asyncio.Protocol):
         self._cycle = None
         actions = self.connection.response_complete(cycle.keep_alive)
         if actions:
-            if actions[0][0] == START:
+            first = actions[0][0]
+            if first in (START, HAND_OVER):
                 # Not directly: an application that finishes at once would recurse once
-                # per pipelined request.
-                self.loop.call_soon(self._execute, actions)
+                # per pipelined request; and not in this Task's context (the request that
+                # just finished), but in the connection's.
+                self.loop.call_soon(self._execute, actions, context=self._context)
                 return
             self._execute(actions)
         if self.connection.state is _IDLE:

@@ -172,6 +172,27 @@ async def test_a_fast_body_is_not_cut_by_the_body_timeout() -> None:
     assert parse_responses(data)[0].body == b"%d" % size
 
 
+async def test_the_body_timeout_waits_for_100_continue() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0.6)  # longer than the body timeout, before asking for the body
+        message = await receive()
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": message["body"]})
+
+    async with serving(app, body_timeout=0.3) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.write(b"data")
+        rest = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert rest.startswith(b"HTTP/1.1 200 OK") and rest.endswith(b"data")
+
+
 @pytest.mark.parametrize(
     ("framing", "body"),
     [

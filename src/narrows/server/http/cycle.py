@@ -39,7 +39,6 @@ __all__ = ["CycleHost", "Phase", "RequestResponseCycle", "UnexpectedMessage"]
 
 logger = logging.getLogger("narrows.server")
 
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SENDFILE_CHUNK = 256 * 1024
 
 
@@ -55,6 +54,9 @@ class CycleHost(Protocol):
     tasks: set[asyncio.Task[None]]
 
     def write(self, data: bytes) -> None: ...
+
+    def send_continue(self) -> None:
+        """Write ``100 Continue``: the client now sends the body (its timer starts)."""
 
     async def drain(self) -> None: ...
 
@@ -207,7 +209,7 @@ class RequestResponseCycle:
         if self.expect_continue:
             self.expect_continue = False
             if not self.request_complete and not self.disconnected:
-                self.conn.write(_CONTINUE)
+                self.conn.send_continue()
         while self._must_wait():
             self._waiter = self.conn.loop.create_future()
             try:

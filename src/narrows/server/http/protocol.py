@@ -50,6 +50,7 @@ __all__ = ["BODY_TIMEOUT_WINDOW", "HTTPProtocol", "ProtocolContext"]
 logger = logging.getLogger("narrows.server")
 
 _SENDFILE_CHUNK = 256 * 1024
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: ``--body-timeout`` is the time each this many bytes of a request body may take.
 BODY_TIMEOUT_WINDOW = 64 * 1024
 
@@ -268,7 +269,12 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _run(self, cycle: RequestResponseCycle) -> None:
         """Run the application for the request in flight, in a Task of its own."""
-        if self._body_timeout is not None and not cycle.request_complete:
+        # (With Expect: 100-continue the client waits for us: the timer starts once sent.)
+        if (
+            self._body_timeout is not None
+            and not cycle.request_complete
+            and not cycle.expect_continue
+        ):
             self._arm_body_timer()
         state = self.state
         app = state.app
@@ -312,7 +318,7 @@ class HTTPProtocol(asyncio.Protocol):
             transport.resume_reading()
             if self._body_timeout is not None and self._body_timer is None:
                 cycle = self._cycle
-                if cycle is not None and not cycle.request_complete:
+                if cycle is not None and not cycle.request_complete and not cycle.expect_continue:
                     self._arm_body_timer()
         else:
             transport.pause_reading()
@@ -326,6 +332,11 @@ class HTTPProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
+
+    def send_continue(self) -> None:
+        self.write(_CONTINUE)
+        if self._body_timeout is not None:
+            self._arm_body_timer()
 
     async def drain(self) -> None:
         if not self.write_paused or self.transport is None or self.transport.is_closing():

@@ -44,6 +44,11 @@ def _narrows(app: str, port: int) -> list[str]:
     return ["-m", "narrows", app, "-b", HOST, "-p", str(port)]
 
 
+def _narrows_metrics(app: str, port: int) -> list[str]:
+    """narrows with ``--metrics-bind`` (its cost against plain narrows: bench/instructions.py)."""
+    return [*_narrows(app, port), "--metrics-bind", f"{HOST}:{free_port()}"]
+
+
 def _uvicorn(app: str, port: int) -> list[str]:
     # uvicorn at its fastest: httptools + uvloop, the websockets implementation, no access log.
     return [
@@ -110,6 +115,7 @@ CEILING_WS = "(ceiling: picows server, no ASGI)"
 
 SERVER_MODULES = {
     "narrows": (_narrows, ("narrows.server.cli",)),
+    "narrows-metrics": (_narrows_metrics, ("narrows.server.cli", "prometheus_client")),
     CEILING_HTTP: (_ceiling_http, ("httptools", "uvloop")),
     CEILING_WS: (_ceiling_ws, ("picows", "uvloop")),
     "uvicorn": (_uvicorn, ("uvicorn", "httptools", "uvloop", "websockets")),

@@ -84,6 +84,7 @@ FLAGS = [
     (["--log-fmt", "%(message)s"], "log_fmt", "%(message)s"),
     (["--log-config", "logging.json"], "log_config", "logging.json"),
     (["--log_config", "l.ini"], "log_config", "l.ini"),
+    (["--metrics-bind", "127.0.0.1:9100"], "metrics_bind", "127.0.0.1:9100"),
     (["--log_fmt", "%(levelname)s"], "log_fmt", "%(levelname)s"),
     (["-s", "myserver"], "server_name", "myserver"),
     (["--server-name", "other"], "server_name", "other"),

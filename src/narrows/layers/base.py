@@ -6,6 +6,7 @@ import fnmatch
 import logging
 import re
 import warnings
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -69,6 +70,11 @@ def compile_capacities(
     return compiled
 
 
+def live_layers() -> list[BaseChannelLayer]:
+    """The layers of this process that still exist (the metrics read their counters)."""
+    return list(_LIVE_LAYERS)
+
+
 class BaseChannelLayer:
     """Settings and checks every layer shares: capacities, expiry, names, drop counters.
 
@@ -76,6 +82,8 @@ class BaseChannelLayer:
     group_send found the channel at capacity; ``"expired"``: nobody received the message
     within ``expiry`` seconds; ``"evicted"``: a process-local buffer overflowed). Every drop
     is also logged on the ``narrows.layers`` logger with the channel (and group) name.
+    ``messages_sent`` counts ``send`` calls that queued a message and ``group_send`` calls,
+    ``messages_received`` the messages ``receive`` returned (``--metrics-bind`` exports them).
     """
 
     MAX_NAME_LENGTH: ClassVar[int] = names.MAX_NAME_LENGTH
@@ -101,6 +109,9 @@ class BaseChannelLayer:
         self.capacity = capacity
         self.channel_capacity = compile_capacities(channel_capacity)
         self.dropped: Counter[str] = Counter()
+        self.messages_sent = 0
+        self.messages_received = 0
+        _LIVE_LAYERS.add(self)
 
     def compile_capacities(
         self, channel_capacity: Mapping[CapacityPattern, int] | None
@@ -202,3 +213,6 @@ class BaseChannelLayer:
 
     async def close(self) -> None:
         """Release connections and background tasks; the default has none."""
+
+
+_LIVE_LAYERS: weakref.WeakSet[BaseChannelLayer] = weakref.WeakSet()

@@ -77,6 +77,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
             capacity = self.get_capacity(channel)
             self.dropped["full"] += 1
             raise ChannelFull(channel, capacity)
+        self.messages_sent += 1
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """Wait for the next message on ``channel``; several receivers take turns (FIFO)."""
@@ -91,6 +92,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
         try:
             if entry is None:
                 entry = await queue.wait()
+            self.messages_received += 1
             return entry[1]
         finally:
             self._forget_if_idle(channel)
@@ -118,6 +120,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
         names.require_valid_group_name(group)
         self._sweep_if_due()
         members = self.groups.get(group)
+        self.messages_sent += 1
         if not members:
             return
         deadline = time.time() + self.expiry

@@ -141,6 +141,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     _tls_options(_Group(parser.add_argument_group("TLS")))
     _process_options(_Group(parser.add_argument_group("processes")))
     _logging_options(_Group(parser.add_argument_group("logging")))
+    _metrics_options(_Group(parser.add_argument_group("metrics")))
     _proxy_options(_Group(parser.add_argument_group("proxies")))
     _http_options(_Group(parser.add_argument_group("HTTP limits and timeouts")))
     _websocket_options(_Group(parser.add_argument_group("WebSocket")))
@@ -328,6 +329,16 @@ def _logging_options(g: _Group) -> None:
         action="store_const",
         const=None,
         help="send no Server header",
+    )
+
+
+def _metrics_options(g: _Group) -> None:
+    g.add(
+        "--metrics-bind",
+        dest="metrics_bind",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics (/metrics) and a health check (/healthz) on this "
+        "address, a listener of its own; needs narrows[metrics] (default: off)",
     )
 
 

@@ -68,6 +68,10 @@ class Config:
     log_config: str | None = None
     server_name: str | None = "narrows"  # "Server" response header; None: no header
 
+    # -- metrics ---------------------------------------------------------------------------
+    #: "HOST:PORT" of the Prometheus /metrics and /healthz listener; None: no metrics at all.
+    metrics_bind: str | None = None
+
     # -- proxies ---------------------------------------------------------------------------
     proxy_headers: bool = False
     proxy_headers_host: str = "X-Forwarded-For"

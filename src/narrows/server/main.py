@@ -12,12 +12,14 @@ import logging
 import sys
 from collections.abc import Callable
 
-from narrows.server import supervisor
+from narrows.server import metrics_export, supervisor
 from narrows.server.app_loader import AppLoadError
 from narrows.server.config import Config
 from narrows.server.endpoints import EndpointError
 from narrows.server.logs import LogConfigError, configure_logging
 from narrows.server.loops import LoopUnavailable, loop_factory
+from narrows.server.metrics import Recorder
+from narrows.server.metrics_export import MetricsError
 from narrows.server.server import Server
 from narrows.server.tls import TLSConfigError
 from narrows.types import ASGIApp
@@ -42,10 +44,17 @@ def run(
         return 1
     if (config.workers > 1 or config.reload) and app is None:
         return supervisor.run(config)
+    exporter: metrics_export.MetricsListener | None = None
     try:
         factory = loop_factory(config.loop)
         with asyncio.Runner(loop_factory=factory, debug=config.verbosity >= 3) as runner:
-            server = Server(config, app)
+            recorder = None
+            if config.metrics_bind is not None:
+                recorder, exporter = _serve_metrics(config)
+            server = Server(config, app, recorder)
+            if exporter is not None:
+                started = lambda: server.started  # noqa: E731
+                exporter.healthy = metrics_export.loop_health(runner.get_loop, started)
             if on_start is not None:
                 loop = runner.get_loop()
 
@@ -54,8 +63,22 @@ def run(
 
                 on_start(stop)
             return runner.run(server.serve())
-    except (AppLoadError, EndpointError, TLSConfigError, LoopUnavailable) as exc:
+    except (AppLoadError, EndpointError, TLSConfigError, LoopUnavailable, MetricsError) as exc:
         logger.error("%s", exc)
         return 1
     except KeyboardInterrupt:
         return 0
+    finally:
+        if exporter is not None:
+            exporter.close()
+
+
+def _serve_metrics(config: Config) -> tuple[Recorder, metrics_export.MetricsListener]:
+    """One process: its own registry, and the listener on a thread of this process."""
+    assert config.metrics_bind is not None
+    host, port = metrics_export.parse_bind(config.metrics_bind, config)
+    instruments = metrics_export.Instruments()
+    listener = metrics_export.MetricsListener(host, port, instruments.registry, lambda: False)
+    listener.start()
+    logger.info("Metrics on %s/metrics, health check on %s/healthz", listener.url, listener.url)
+    return Recorder(instruments), listener

@@ -24,6 +24,7 @@ from narrows.server.endpoints import BoundSocket, Endpoint, bind_all, config_end
 from narrows.server.http.protocol import HTTPProtocol, ProtocolContext
 from narrows.server.lifespan import Lifespan, LifespanFailure
 from narrows.server.logs import configured_access_logger
+from narrows.server.metrics import Recorder
 from narrows.server.state import ServerState
 from narrows.types import ASGIApp
 
@@ -37,9 +38,12 @@ FRESH_CONNECTION_GRACE = 0.1
 
 
 class Server:
-    def __init__(self, config: Config, app: ASGIApp | None = None) -> None:
+    def __init__(
+        self, config: Config, app: ASGIApp | None = None, metrics: Recorder | None = None
+    ) -> None:
         self.config = config
         self.app = app
+        self.metrics = metrics  # --metrics-bind: wraps the application (None: no cost)
         self.state: ServerState | None = None
         self.should_exit = asyncio.Event() if _has_loop() else None
         self.force_exit = False
@@ -69,7 +73,9 @@ class Server:
         app = self.app
         if app is None:
             app = load_app(self.config.application, self.config.app_dir)
-        state = self.state = ServerState(config=self.config, app=app)
+        if self.metrics is not None:
+            app = self.metrics.wrap(app)
+        state = self.state = ServerState(config=self.config, app=app, metrics=self.metrics)
         if self.config.access_log is not None:
             state.access_log = AccessLog(self.config.access_log)
         elif (access_logger := configured_access_logger()) is not None:
@@ -178,6 +184,8 @@ class Server:
                 pass
         if self._ctx is not None:
             self._ctx.date.stop()
+        if self.metrics is not None:
+            self.metrics.close()  # the last tallies reach the exported metrics
         for item in self.bound:
             if item.created_path:
                 try:

@@ -16,6 +16,7 @@ from narrows.types import Address, ASGIApp, Headers
 
 if TYPE_CHECKING:
     from narrows.server.access_log import AccessLog
+    from narrows.server.metrics import Recorder
 
 
 class ManagedConnection(Protocol):
@@ -42,6 +43,8 @@ class ServerState:
     connections: set[ManagedConnection] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     access_log: AccessLog | None = None
+    #: ``--metrics-bind``'s tallies; None (and no cost) without it.
+    metrics: Recorder | None = None
     total_requests: int = 0
     shutting_down: bool = False
 

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 
-from narrows.server import workers
+from narrows.server import metrics_export, workers
 from narrows.server.config import Config
 from narrows.server.endpoints import Endpoint, EndpointError, bind_all, config_endpoints
 from narrows.server.reload import ChangeWatcher
@@ -114,6 +114,7 @@ class Supervisor:
     watcher: ChangeWatcher | None = None
     exit_code: int = 0
     spawned: int = 0  # workers started so far; each new one gets the next number
+    metrics: metrics_export.SupervisorInstruments | None = None  # --metrics-bind
 
     def __post_init__(self) -> None:
         self.target = max(1, self.config.workers)
@@ -148,7 +149,15 @@ class Supervisor:
         logger.info("Supervisor process [%d] finished", os.getpid())
         return self.exit_code
 
+    def serving(self) -> bool:
+        """At least one worker accepts connections (``/healthz``; read from another thread)."""
+        return self.phase is Phase.RUNNING and any(
+            w.state is WorkerState.SERVING for w in list(self.workers)
+        )
+
     def _tick(self, now: float) -> None:
+        if self.metrics is not None:
+            self.metrics.workers.set(sum(w.state is WorkerState.SERVING for w in self.workers))
         self._reap(now)
         self._check_health(now)
         if self.phase is Phase.RUNNING:
@@ -177,6 +186,8 @@ class Supervisor:
         theirs.close()
         ours.setblocking(False)
         worker = Worker(process, ours, started_at=now, last_seen=now, replaces=replaces)
+        if replaces is not None and self.metrics is not None:
+            self.metrics.worker_restarts.labels("recycled").inc()
         self.workers.append(worker)
         self._selector.register(ours, selectors.EVENT_READ, worker)
         logger.info("Started worker process [%d]", worker.pid)
@@ -185,6 +196,8 @@ class Supervisor:
     def _reap(self, now: float) -> None:
         for worker in [w for w in self.workers if not w.process.is_alive()]:
             self._forget(worker)
+            if self.metrics is not None:
+                metrics_export.mark_process_dead(worker.pid)
             code = worker.process.exitcode
             if worker.state is WorkerState.STOPPING:
                 logger.info("Worker process [%d] stopped (exit code %s)", worker.pid, code)
@@ -206,6 +219,8 @@ class Supervisor:
                 )
             if self.phase is Phase.RUNNING:
                 self._backoff(now, lived)
+                if self.metrics is not None:
+                    self.metrics.worker_restarts.labels("died").inc()
 
     def _on_boot_failure(self, worker: Worker) -> None:
         if worker.replaces is not None:
@@ -407,12 +422,26 @@ def run(config: Config) -> int:
     except EndpointError as exc:
         logger.error("%s", exc)
         return 1
+    supervisor = Supervisor(config, [(b.sock, b.endpoint) for b in bound])
+    created: str | None = None
+    listener: metrics_export.MetricsListener | None = None
     try:
-        return Supervisor(config, [(b.sock, b.endpoint) for b in bound]).run()
-    except RuntimeError as exc:  # e.g. --reload without watchfiles installed
+        if config.metrics_bind is not None:
+            host, port = metrics_export.parse_bind(config.metrics_bind, config)
+            created = metrics_export.use_multiprocess_dir()  # before any worker starts
+            supervisor.metrics = metrics_export.SupervisorInstruments()
+            registry = metrics_export.exposition_registry(True, supervisor.metrics.registry)
+            listener = metrics_export.MetricsListener(host, port, registry, supervisor.serving)
+            listener.start()
+            logger.info("Metrics of all workers on %s/metrics (health: /healthz)", listener.url)
+        return supervisor.run()
+    except RuntimeError as exc:  # --reload without watchfiles, a bad --metrics-bind...
         logger.error("%s", exc)
         return 1
     finally:
+        if listener is not None:
+            listener.close()
+        metrics_export.remove_multiprocess_dir(created)
         for item in bound:
             item.sock.close()
             if item.created_path:

@@ -31,6 +31,8 @@ from narrows.server.config import Config
 from narrows.server.endpoints import BoundSocket, Endpoint, EndpointError, ssl_context_for
 from narrows.server.logs import configure_logging
 from narrows.server.loops import loop_factory
+from narrows.server.metrics import Recorder
+from narrows.server.metrics_export import Instruments
 from narrows.server.server import Server
 
 logger = logging.getLogger("narrows.server.workers")
@@ -79,7 +81,9 @@ def worker_main(
     configure_logging(config.verbosity, config.log_fmt, config.log_config)
     channel.setblocking(False)
     # --max-requests is the supervisor's business here: it starts the replacement first.
-    server = Server(config.replace(max_requests=None))
+    # --metrics-bind: this worker's metrics go to the supervisor's multiprocess directory.
+    recorder = Recorder(Instruments()) if config.metrics_bind is not None else None
+    server = Server(config.replace(max_requests=None), metrics=recorder)
     try:
         bound = [BoundSocket(sock, end, ssl_context_for(config, end)) for sock, end in listeners]
         with asyncio.Runner(loop_factory=loop_factory(config.loop)) as runner:

@@ -136,10 +136,16 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
         if not queued:
             self.dropped["full"] += 1
             raise ChannelFull(channel, capacity)
+        self.messages_sent += 1
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next message on ``channel``; process-local channels must come from this
         layer's ``new_channel()`` in this event loop."""
+        message = await self._receive(channel)
+        self.messages_received += 1
+        return message
+
+    async def _receive(self, channel: str) -> dict[str, Any]:
         state = self._state()
         queue = state.local.get(channel)
         if queue is None:

@@ -41,6 +41,7 @@ class GroupsMixin:
         codec: Codec
         ring: HashRing
         dropped: Any
+        messages_sent: int
         _expire_seconds: int
         _group_expire_seconds: int
         _one_trip_group_send: bool
@@ -110,6 +111,7 @@ class GroupsMixin:
         names.require_message(message)
         names.require_valid_group_name(group)
         state = self._state()
+        self.messages_sent += 1
         packed = self.codec.pack_message(message)
         deadline = time.time() + self.expiry
         to_process = self.codec.envelope(deadline, {"group": group}, packed)

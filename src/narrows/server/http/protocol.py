@@ -281,6 +281,8 @@ class HTTPProtocol(asyncio.Protocol):
         limit = self._limit_concurrency
         if limit is not None and (len(state.connections) > limit or len(state.tasks) >= limit):
             app = _service_unavailable
+            if state.metrics is not None:
+                state.metrics.refused += 1
         if self._http_timeout is not None:
             self._timeout_timer = self.loop.call_later(self._http_timeout, cycle.timed_out)
         # Each request gets a fresh copy of the connection's context: nothing the previous

@@ -157,6 +157,15 @@ def ceiling(workload: Workload, seconds: float) -> float:
     return float(match.group(1))
 
 
+def narrows_with_threads(count: int) -> ServerSpec:
+    """narrows with ``--threads COUNT``: to compare pool sizes in one run."""
+
+    def build(app: str, port: int) -> list[str]:
+        return [*_narrows(app, port), "--threads", str(count)]
+
+    return ServerSpec(f"narrows --threads {count}", build, ASGI_NARROWS, ("narrows.asgi",))
+
+
 def measure_workloads(
     names: list[str], workloads: list[Workload], args: argparse.Namespace
 ) -> dict[str, dict[str, list[float]]]:
@@ -165,8 +174,9 @@ def measure_workloads(
     for settings in dict.fromkeys(w.settings for w in workloads):
         group = [w for w in workloads if w.settings == settings]
         os.environ["DJANGO_SETTINGS_MODULE"] = settings
-        os.environ["NARROWS_THREADS"] = str(args.threads) if args.threads else ""
-        servers = _common.start_servers(SERVERS[n] for n in names)
+        specs = [SERVERS[n] for n in names]
+        specs += [narrows_with_threads(n) for n in args.threads]
+        servers = _common.start_servers(specs)
         try:
             for workload in group:
                 print(f"\n-- {workload.name}: {settings}, GET {workload.path}", flush=True)
@@ -226,7 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of wrk per server first")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=0, help="narrows --threads (0: default)")
+    parser.add_argument(
+        "--threads",
+        type=lambda text: [int(n) for n in text.split(",") if n],
+        default=[],
+        help="also run narrows with --threads N for each N of a comma-separated list",
+    )
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     _common.add_common_arguments(parser)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
@@ -45,7 +46,15 @@ def thread_name(request: Any) -> HttpResponse:
     return HttpResponse(threading.current_thread().name)
 
 
+def loop_of_async_to_sync(request: Any) -> HttpResponse:
+    async def running_loop() -> int:
+        return id(asyncio.get_running_loop())
+
+    return HttpResponse(str(async_to_sync(running_loop)()))
+
+
 urlpatterns = [
+    path("loop/", loop_of_async_to_sync),
     path("endless/", endless),
     path("file/", a_file),
     path("thread/", thread_name),
@@ -172,3 +181,13 @@ def test_pool_is_bounded_and_serial_executor_keeps_order() -> None:
         future.result(5)
     assert order == list(range(50))
     pool.shutdown()
+
+
+async def test_async_to_sync_in_a_sync_view_runs_on_the_servers_loop() -> None:
+    """As under Django's handler: channel layers and consumers share the server's loop."""
+    communicator = ApplicationCommunicator(ASGIHandler(), scope("/loop/"))
+    await communicator.send_input({"type": "http.request"})
+    await communicator.receive_output()
+    body = (await communicator.receive_output())["body"]
+    assert body == str(id(asyncio.get_running_loop())).encode()
+    await communicator.wait()

@@ -29,14 +29,16 @@ from asgiref.sync import sync_to_async
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers import asgi as django_asgi
+from django.core.handlers.base import BaseHandler
 from django.dispatch import Signal
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
 
 from narrows.asgi.body import spooled_body, streamed_body
 from narrows.asgi.bridge import LoopBridge
+from narrows.asgi.chain import build_async_chain
 from narrows.asgi.dispatch import view_is_async
-from narrows.asgi.pool import get_pool
+from narrows.asgi.pool import get_pool, run_in_pool
 from narrows.asgi.request import ASGIRequest, get_script_prefix, path_info_of
 from narrows.asgi.responses import file_path, start_message
 from narrows.asgi.threaded import Outcome, SyncChain, respond_in_thread, stream_sync
@@ -84,6 +86,17 @@ class ASGIHandler(django_asgi.ASGIHandler):
     def __init__(self) -> None:
         super().__init__()  # Django's async middleware chain, for async views
         get_pool()  # sized now, from settings that are loaded by now
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        """Django's, except that the async chain runs ``MiddlewareMixin`` layers in two thread
+        hops per run instead of two per middleware (:mod:`narrows.asgi.chain`)."""
+        own_view_step = getattr(type(self), "_get_response_async", None) is getattr(
+            BaseHandler, "_get_response_async", None
+        )
+        if is_async and own_view_step:
+            build_async_chain(self)
+        else:
+            super().load_middleware(is_async)
 
     async def __call__(self, scope: Scope, receive: Any, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,7 +150,9 @@ class ASGIHandler(django_asgi.ASGIHandler):
         if chain is None:
             chain = self._sync_chain = SyncChain()
         try:
-            outcome: Outcome = await _respond_in_thread(self, chain, scope, body, bridge)
+            outcome: Outcome = await run_in_pool(
+                get_pool(), respond_in_thread, self, chain, scope, body, bridge
+            )
         except BaseException:
             bridge.finish()
             body.close()
@@ -275,7 +290,6 @@ def _close(response: HttpResponseBase) -> None:
     response.close()
 
 
-_respond_in_thread = sync_to_async(respond_in_thread)
 _close_in_thread = sync_to_async(_close)
 _thread_path_classes: dict[type, bool] = {}
 

@@ -18,6 +18,8 @@ variable that asgiref and Daphne read, else :data:`DEFAULT_THREADS`.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import os
 import queue
 import threading
@@ -25,10 +27,11 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
+from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["DEFAULT_THREADS", "ThreadPool", "get_pool", "thread_count"]
+__all__ = ["DEFAULT_THREADS", "ThreadPool", "get_pool", "run_in_pool", "thread_count"]
 
 T = TypeVar("T")
 
@@ -129,6 +132,55 @@ class ThreadPool(Executor):
         if wait:
             for thread in threads:
                 thread.join()
+
+
+def run_in_pool(pool: ThreadPool, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """Run ``fn(*args)`` in ``pool`` as ``sync_to_async`` would, for one hop per request.
+
+    The function runs in a copy of the caller's context and sees the event loop the way
+    ``SyncToAsync`` shows it to its threads (so ``async_to_sync`` inside it runs the
+    coroutine on this loop); the result comes back through a plain asyncio future, without
+    ``SyncToAsync``'s ``concurrent.futures`` chain, shield and context write-back, which
+    a request that ends with this call does not need. Cancelling the future abandons the
+    result; the call itself runs to its end (a thread cannot be interrupted).
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    context = contextvars.copy_context()
+    pool.submit(_run_for_loop, loop, future, context, fn, args)
+    return future
+
+
+def _run_for_loop(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Any],
+    context: contextvars.Context,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+) -> None:
+    local = SyncToAsync.threadlocal  # what SyncToAsync.thread_handler sets for AsyncToSync
+    local.main_event_loop = loop
+    local.main_event_loop_pid = os.getpid()
+    local.task_context = None
+    try:
+        result = context.run(fn, *args)
+    except BaseException as exc:
+        loop.call_soon_threadsafe(_settle, future, None, exc)
+        if not isinstance(exc, Exception):
+            raise
+    else:
+        loop.call_soon_threadsafe(_settle, future, result, None)
+    finally:
+        local.main_event_loop = None
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.done():  # cancelled while the thread worked
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
 
 
 _pool: ThreadPool | None = None

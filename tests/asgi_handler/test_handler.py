@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.local import Local
 from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
 from django.core.exceptions import ImproperlyConfigured
@@ -53,7 +54,26 @@ def loop_of_async_to_sync(request: Any) -> HttpResponse:
     return HttpResponse(str(async_to_sync(running_loop)()))
 
 
+marker = Local()
+
+
+def reads_local(request: Any) -> HttpResponse:
+    return HttpResponse(getattr(marker, "value", "unset"))
+
+
+class SetsLocal:
+    """ASGI middleware around the handler: asgiref Local data set on the loop."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        marker.value = "set on the loop"
+        await self.app(scope, receive, send)
+
+
 urlpatterns = [
+    path("local/", reads_local),
     path("loop/", loop_of_async_to_sync),
     path("endless/", endless),
     path("file/", a_file),
@@ -190,4 +210,13 @@ async def test_async_to_sync_in_a_sync_view_runs_on_the_servers_loop() -> None:
     await communicator.receive_output()
     body = (await communicator.receive_output())["body"]
     assert body == str(id(asyncio.get_running_loop())).encode()
+    await communicator.wait()
+
+
+async def test_asgiref_local_set_on_the_loop_is_seen_in_the_sync_view() -> None:
+    """As through sync_to_async: contextvar-backed Local data follows the request."""
+    communicator = ApplicationCommunicator(SetsLocal(ASGIHandler()), scope("/local/"))
+    await communicator.send_input({"type": "http.request"})
+    await communicator.receive_output()
+    assert (await communicator.receive_output())["body"] == b"set on the loop"
     await communicator.wait()

@@ -28,6 +28,11 @@ from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from asgiref.sync import SyncToAsync
+
+try:  # not public API; what SyncToAsync runs in its thread before the function
+    from asgiref.sync import _restore_context
+except ImportError:  # pragma: no cover
+    _restore_context = None  # type: ignore[assignment]
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -36,8 +41,9 @@ __all__ = ["DEFAULT_THREADS", "ThreadPool", "get_pool", "run_in_pool", "thread_c
 T = TypeVar("T")
 
 #: Threads per process when nothing says otherwise: enough to overlap a few database or
-#: network waits, few enough that every thread's database connection stays cheap.
-DEFAULT_THREADS = 8
+#: network waits; more threads cost CPU on busy CPU-bound pages (each GIL hand-off is a
+#: context switch: bench/django.py --threads 1,2,4,8 shows it), and a connection each.
+DEFAULT_THREADS = 4
 
 _Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
@@ -163,7 +169,7 @@ def _run_for_loop(
     local.main_event_loop_pid = os.getpid()
     local.task_context = None
     try:
-        result = context.run(fn, *args)
+        result = context.run(_in_context, context, fn, args)
     except BaseException as exc:
         loop.call_soon_threadsafe(_settle, future, None, exc)
         if not isinstance(exc, Exception):
@@ -172,6 +178,14 @@ def _run_for_loop(
         loop.call_soon_threadsafe(_settle, future, result, None)
     finally:
         local.main_event_loop = None
+
+
+def _in_context(context: contextvars.Context, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    # As SyncToAsync does on entering its thread: asgiref Local data set on the loop moves
+    # to this thread with the context (asgiref tags it with its thread, since 3.13).
+    if _restore_context is not None:
+        _restore_context(context)
+    return fn(*args)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:

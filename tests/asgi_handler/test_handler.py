@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -220,3 +221,45 @@ async def test_asgiref_local_set_on_the_loop_is_seen_in_the_sync_view() -> None:
     await communicator.receive_output()
     assert (await communicator.receive_output())["body"] == b"set on the loop"
     await communicator.wait()
+
+
+def test_pool_computes_two_at_once_and_overlaps_waits() -> None:
+    pool = ThreadPool(4, name="admission", floor=2, stall=0.5)
+    lock = threading.Lock()
+    active = [0, 0]  # now, peak
+
+    def compute() -> None:
+        with lock:
+            active[0] += 1
+            active[1] = max(active[1], active[0])
+        deadline = time.thread_time() + 0.01
+        while time.thread_time() < deadline:
+            pass
+        with lock:
+            active[0] -= 1
+
+    for future in [pool.submit(compute) for _ in range(12)]:
+        future.result(10)
+    assert active[1] <= 2  # never more than the floor computing at once
+    pool.shutdown()
+
+    waiting = ThreadPool(4, name="waits", floor=2, stall=0.05)
+    release = threading.Event()
+    started: list[float] = []
+
+    def wait() -> None:
+        started.append(time.monotonic())
+        release.wait(10)
+
+    futures = [waiting.submit(wait) for _ in range(6)]
+    deadline = time.monotonic() + 5
+    while len(started) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(started) == 4  # two, then one more per stalled job, up to the size
+    assert sorted(started)[2] - min(started) >= 0.04  # the third waited for a stall
+    time.sleep(0.2)
+    assert len(started) == 4  # bounded
+    release.set()
+    for future in futures:
+        future.result(10)
+    waiting.shutdown()

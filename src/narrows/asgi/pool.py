@@ -3,7 +3,8 @@
 Like gunicorn's gthread worker: a fixed number of threads, each keeping its own database
 connections from request to request (Django's connections are per thread), and requests
 waiting their turn in a queue when every thread is busy, while the event loop goes on
-serving WebSockets.
+serving WebSockets. Unlike it, only two jobs compute at once unless running ones are
+waiting (see :class:`ThreadPool`): threads overlap waits, not computation.
 
 Written here rather than taken from ``concurrent.futures.ThreadPoolExecutor`` because its
 threads cannot be daemons: the interpreter joins them at exit, so one view stuck in a
@@ -19,10 +20,11 @@ variable that asgiref and Daphne read, else :data:`DEFAULT_THREADS`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import os
-import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
@@ -40,10 +42,10 @@ __all__ = ["DEFAULT_THREADS", "ThreadPool", "get_pool", "run_in_pool", "thread_c
 
 T = TypeVar("T")
 
-#: Threads per process when nothing says otherwise: enough to overlap a few database or
-#: network waits; more threads cost CPU on busy CPU-bound pages (each GIL hand-off is a
-#: context switch: bench/django.py --threads 1,2,4,8 shows it), and a connection each.
-DEFAULT_THREADS = 4
+#: Threads per process when nothing says otherwise: enough to overlap database and
+#: network waits. Only two compute at once (see ThreadPool), so more threads do not cost
+#: CPU on CPU-bound pages; each may hold a database connection.
+DEFAULT_THREADS = 8
 
 _Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
@@ -73,68 +75,115 @@ def thread_count() -> int:
 
 
 class ThreadPool(Executor):
-    """``size`` daemon threads taking jobs from one FIFO queue."""
+    """``size`` daemon threads taking jobs from one FIFO queue, ``floor`` of them at once
+    unless the running ones wait.
 
-    def __init__(self, size: int, name: str = "narrows-django") -> None:
+    Python runs one thread at a time (the GIL), so a second thread computing beside the
+    first only adds GIL hand-offs, each a context switch: on a CPU-bound page, four busy
+    threads cost a third more CPU per request than one. Threads pay off while a view waits
+    (database, network, sleep). So at most ``floor`` jobs start at once, and each running
+    job that has been running for ``stall`` seconds (taken to be waiting) lets one more
+    start, up to ``size``: a pool of 8 behaves like 2 threads for fast pages and like 8 for
+    views that wait.
+    """
+
+    def __init__(
+        self, size: int, name: str = "narrows-django", *, floor: int = 2, stall: float = 0.005
+    ) -> None:
         self.size = size
+        self.floor = max(1, min(floor, size))
+        self.stall = stall
         self._name = name
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: collections.deque[_Job] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        #: start time (monotonic) of each running job, by thread
+        self._running: dict[int, float] = {}
+        self._watching = False  # one idle thread re-checks for stalled jobs while work waits
         self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
         self._shutdown = False
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        if self._shutdown:
-            raise RuntimeError("cannot schedule new work after the thread pool was shut down")
-        if len(self._threads) < self.size:
-            self._start_threads()
         future: Future[T] = Future()
-        self._jobs.put((future, fn, args, kwargs))
+        with self._cond:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new work after the thread pool was shut down")
+            if len(self._threads) < self.size:
+                self._start_threads()
+            self._jobs.append((future, fn, args, kwargs))
+            if self._may_start(time.monotonic()):
+                self._cond.notify()
         return future
 
+    def _may_start(self, now: float) -> bool:
+        """Under the lock: may one more job start now?"""
+        running = len(self._running)
+        if running < self.floor:
+            return True
+        if running >= self.size:
+            return False
+        waiting = sum(1 for started in self._running.values() if now - started >= self.stall)
+        return running < self.floor + waiting
+
     def _start_threads(self) -> None:
-        # All at once on first use: an idle thread costs a little memory, and a pool that
-        # is always full makes "requests wait when every thread is busy" hold exactly.
-        with self._lock:
-            while len(self._threads) < self.size:
-                thread = threading.Thread(
-                    target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
-                )
-                thread.start()
-                self._threads.append(thread)
+        # All at once on first use: an idle thread costs a little memory.
+        while len(self._threads) < self.size:
+            thread = threading.Thread(
+                target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _next(self, me: int) -> _Job | None:
+        """Wait for a job this thread may start; None when the pool shuts down."""
+        cond = self._cond
+        with cond:
+            while True:
+                if self._shutdown and not self._jobs:
+                    return None
+                now = time.monotonic()
+                if self._jobs and self._may_start(now):
+                    self._running[me] = now
+                    job = self._jobs.popleft()
+                    if self._jobs and self._may_start(now):
+                        cond.notify()  # more stalled jobs: another may start too
+                    return job
+                if self._jobs and not self._watching:
+                    # Work is waiting behind running jobs: look again when one may stall.
+                    self._watching = True
+                    cond.wait(self.stall)
+                    self._watching = False
+                else:
+                    cond.wait()
 
     def _work(self) -> None:
-        jobs = self._jobs
+        me = threading.get_ident()
         while True:
-            job = jobs.get()
+            job = self._next(me)
             if job is None:
                 return
             future, fn, args, kwargs = job
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn(*args, **kwargs))
-            except BaseException as exc:
-                future.set_exception(exc)
-                del exc
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as exc:
+                    future.set_exception(exc)
+                    del exc
             # Drop the references now, not when the next job arrives: a response or request
             # kept alive by an idle thread would hold its files and memory.
             del job, future, fn, args, kwargs
+            with self._cond:
+                del self._running[me]
+                if self._jobs:
+                    self._cond.notify()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        with self._lock:
+        with self._cond:
             self._shutdown = True
             threads = list(self._threads)
-        if cancel_futures:
-            while True:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is not None:
-                    job[0].cancel()
-        for _ in threads:
-            self._jobs.put(None)
+            if cancel_futures:
+                while self._jobs:
+                    self._jobs.popleft()[0].cancel()
+            self._cond.notify_all()
         if wait:
             for thread in threads:
                 thread.join()

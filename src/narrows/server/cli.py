@@ -268,7 +268,7 @@ def _process_options(g: _Group) -> None:
         type=_positive_int,
         metavar="N",
         help="threads per worker for Django's sync views (narrows.asgi; sets NARROWS_THREADS; "
-        "default: the NARROWS_THREADS setting, ASGI_THREADS, else 4)",
+        "default: the NARROWS_THREADS setting, ASGI_THREADS, else 8)",
     )
     g.add("--reload", dest="reload", action="store_true", help="restart when code changes")
     g.add(

@@ -251,6 +251,8 @@ def test_pool_computes_two_at_once_and_overlaps_waits() -> None:
         started.append(time.monotonic())
         release.wait(10)
 
+    waiting.submit(lambda: None).result(5)
+    time.sleep(0.1)  # every thread idle, none watching: the next jobs must find one
     futures = [waiting.submit(wait) for _ in range(6)]
     deadline = time.monotonic() + 5
     while len(started) < 4 and time.monotonic() < deadline:

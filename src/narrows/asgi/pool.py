@@ -110,8 +110,8 @@ class ThreadPool(Executor):
             if len(self._threads) < self.size:
                 self._start_threads()
             self._jobs.append((future, fn, args, kwargs))
-            if self._may_start(time.monotonic()):
-                self._cond.notify()
+            if self._may_start(time.monotonic()) or not self._watching:
+                self._cond.notify()  # a thread to run it, or to watch for stalls
         return future
 
     def _may_start(self, now: float) -> bool:
@@ -144,8 +144,8 @@ class ThreadPool(Executor):
                 if self._jobs and self._may_start(now):
                     self._running[me] = now
                     job = self._jobs.popleft()
-                    if self._jobs and self._may_start(now):
-                        cond.notify()  # more stalled jobs: another may start too
+                    if self._jobs and (self._may_start(now) or not self._watching):
+                        cond.notify()  # another may start too, or watch for stalls
                     return job
                 if self._jobs and not self._watching:
                     # Work is waiting behind running jobs: look again when one may stall.

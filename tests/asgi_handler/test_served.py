@@ -244,3 +244,20 @@ def test_threads_flag_reaches_django(site_env: dict[str, str]) -> None:
     env = {k: v for k, v in site_env.items() if k != "NARROWS_THREADS"}
     with narrows_process([APP, "-p", str(port), "--threads", "3"], port=port, cwd=ROOT, env=env):
         assert get(port, "/pool-size/") == (200, b"3")
+
+
+def test_root_path_and_force_script_name(site_env: dict[str, str]) -> None:
+    """``--root-path`` (a proxy mounting the site under /app) gives SCRIPT_NAME, PATH_INFO
+    and request.path as a WSGI server given SCRIPT_NAME=/app does, whether or not the
+    server's path includes the prefix."""
+    port = free_port()
+    with narrows_process(
+        [APP, "-p", str(port), "--root-path", "/app"], port=port, cwd=ROOT, env=site_env
+    ):
+        for target in ("/app/meta/", "/meta/"):
+            status, body = get(port, target)
+            assert status == 200, body[:300]
+            meta = json.loads(body)
+            assert meta["SCRIPT_NAME"] == ["str", "'/app'"], target
+            assert meta["PATH_INFO"] == ["str", "'/meta/'"], target
+            assert meta["(path)"] == ["str", "'/app/meta/'"], target

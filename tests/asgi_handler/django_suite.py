@@ -15,6 +15,7 @@ import dataclasses
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -51,6 +52,8 @@ class Result:
     seconds: float
     served: str  # narrows' own count of requests per path ("" for Django's handler)
     output: str
+    #: names of the tests that failed or errored
+    failed: tuple[str, ...] = ()
 
     @property
     def passed(self) -> int:
@@ -121,6 +124,23 @@ def prepare(series: str) -> Suite:
     return Suite(version, source / "tests", python)
 
 
+def mixed(older: str, newer: str) -> Suite:
+    """Django ``older`` with the ``tests/asgi`` of Django ``newer`` in place of its own.
+
+    Django 5 changed what the handler does on ``http.disconnect`` (it cancels the view) and
+    its tests check it; narrows behaves the Django 5 way on 4.2 too, and this suite shows it.
+    The copy lives in the cache, like the sources it is made from.
+    """
+    base, donor = prepare(older), prepare(newer)
+    tree = CACHE / f"django-{base.version}-with-{donor.version}-asgi"
+    if not (tree / "tests" / "runtests.py").exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        shutil.copytree(base.tests_dir, tree / "tests")
+        shutil.rmtree(tree / "tests" / "asgi")
+        shutil.copytree(donor.tests_dir / "asgi", tree / "tests" / "asgi")
+    return Suite(f"{base.version} + {donor.version}'s tests/asgi", tree / "tests", base.python)
+
+
 def run(suite: Suite, handler: str, labels: tuple[str, ...] = ("asgi", "handlers")) -> Result:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -160,6 +180,7 @@ def run(suite: Suite, handler: str, labels: tuple[str, ...] = ("asgi", "handlers
         seconds=time.monotonic() - started,
         served=served.group(1) if served else "",
         output=output,
+        failed=tuple(re.findall(r"^(?:FAIL|ERROR): (\w+) ", output, re.M)),
     )
 
 

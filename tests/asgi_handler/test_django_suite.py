@@ -39,3 +39,26 @@ def test_django_handler_suites_pass_with_narrows(series: str) -> None:
     assert ours.passed >= baseline.passed, (baseline.summary(), ours.summary())
     # The swap took: narrows' handler served requests, on both of its paths.
     assert "pool thread" in ours.served and "event loop" in ours.served, ours.served
+
+
+#: Fixed in Django 5.2's MultiPartParser (an understated Content-Length), not in its handler.
+NOT_THE_HANDLERS = {"test_multipart_file_upload_limited_by_file_upload_max"}
+
+
+def test_django5_asgi_tests_pass_on_django42_with_narrows() -> None:
+    """Django 5.2's tests/asgi on Django 4.2: Django 4.2's own handler fails the disconnect
+    tests (cancelling the view is Django 5 behaviour); narrows' passes them."""
+    try:
+        suite = django_suite.mixed("4.2", "5.2")
+    except django_suite.SuiteUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Django sdists or venv unavailable: {exc}")
+    baseline = django_suite.run(suite, "django", ("asgi",))
+    ours = django_suite.run(suite, "narrows", ("asgi",))
+    print(f"\nDjango {suite.version}")
+    print(f"  {baseline.summary()}: {', '.join(baseline.failed)}")
+    print(f"  {ours.summary()}: {', '.join(ours.failed)}")
+    assert ours.ran == baseline.ran > 30, ours.output[-3000:]
+    assert set(ours.failed) <= NOT_THE_HANDLERS, ours.output[-5000:]
+    assert "test_asyncio_cancel_error" in baseline.failed  # the suite tells the two apart

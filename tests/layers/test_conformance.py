@@ -200,11 +200,14 @@ async def test_group_send_skips_full_channel_counts_and_logs_it(
     await layer.group_add("g.full", ok)
     await layer.group_add("g.full", "stuck")
     await layer.send("stuck", {"type": "filler"})
-    with caplog.at_level(logging.WARNING, logger="narrows.layers"):
+    with caplog.at_level(logging.DEBUG, logger="narrows.layers"):
         await layer.group_send("g.full", {"type": "evt"})
     assert (await recv(layer, ok))["type"] == "evt"
     assert layer.dropped["full"] == 1
-    assert any("'g.full'" in r.getMessage() and "stuck" in r.getMessage() for r in caplog.records)
+    # In-memory: one warning naming both. Redis: channels_redis' INFO line ("1 of 2
+    # channels over capacity in group g.full"), the full lists' names at DEBUG.
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "g.full" in logged and "stuck" in logged, logged
 
 
 async def test_messages_expire_unreceived(make_layer: Any) -> None:

@@ -140,7 +140,7 @@ async def test_two_layers_talk_like_two_processes(layers: Any) -> None:
     assert (await asyncio.wait_for(server_b.receive(bob), 5))["text"] == "from b"
     await server_a.send(bob, {"type": "direct"})
     assert (await asyncio.wait_for(server_b.receive(bob), 5))["type"] == "direct"
-    with pytest.raises(ValueError, match="new_channel\\(\\) in this event loop"):
+    with pytest.raises(ValueError, match="from this layer's new_channel\\(\\)"):
         await server_a.receive(bob)
 
 
@@ -292,3 +292,42 @@ async def test_unreachable_redis_raises_after_retry_timeout() -> None:
         await layer.send("x", {"type": "x"})
     assert time.monotonic() - started < 5
     await layer.close()
+
+
+def test_a_channel_made_in_one_event_loop_is_received_in_another(
+    redis_single: RedisServer,
+) -> None:
+    # Each async_to_sync call below runs in an event loop of its own.
+    layer = RedisChannelLayer(hosts=[redis_single.url], prefix=unique_prefix())
+    first = async_to_sync(layer.new_channel)()
+    second = async_to_sync(layer.new_channel)("other")
+
+    async def send_both() -> None:
+        await layer.send(first, {"type": "n", "n": 1})
+        await layer.send(second, {"type": "n", "n": 2})
+
+    async def receive(channel: str) -> dict[str, Any]:
+        return await asyncio.wait_for(layer.receive(channel), 5)
+
+    async_to_sync(send_both)()
+    assert async_to_sync(receive)(second)["n"] == 2
+    assert async_to_sync(receive)(first)["n"] == 1  # buffered by the previous loop
+    async_to_sync(layer.flush)()
+
+
+async def test_loops_in_two_threads_receive_at_once(layers: Any) -> None:
+    layer = layers()
+    channels = [await layer.new_channel(prefix) for prefix in ("a", "b", "a", "b")]
+
+    def receive_in_own_loop(channel: str) -> list[int]:
+        async def main() -> list[int]:
+            return [(await layer.receive(channel))["i"] for _ in range(20)]
+
+        return asyncio.run(asyncio.wait_for(main(), 20))
+
+    receivers = [asyncio.to_thread(receive_in_own_loop, channel) for channel in channels]
+    started = asyncio.gather(*receivers)
+    for index in range(20):
+        for channel in channels:
+            await layer.send(channel, {"type": "n", "i": index})
+    assert await started == [list(range(20))] * 4

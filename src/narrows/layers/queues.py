@@ -33,9 +33,9 @@ class LocalQueue:
         """
         while self.waiters:
             waiter = self.waiters.popleft()
-            if waiter.done():
-                continue
             loop = waiter.get_loop()
+            if waiter.done() or loop.is_closed():
+                continue
             if running is None:
                 try:
                     running = asyncio.get_running_loop()
@@ -59,15 +59,23 @@ class LocalQueue:
             expired += 1
         return None, expired
 
+    def register(self) -> asyncio.Future[Entry]:
+        """A waiter for the next message handed over, queued behind earlier ones."""
+        waiter: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        return waiter
+
     async def wait(self) -> Entry:
-        """Wait for the next message handed over by ``hand_over``.
+        """Wait for the next message handed over by ``hand_over``."""
+        return await self.wait_on(self.register())
+
+    async def wait_on(self, waiter: asyncio.Future[Entry]) -> Entry:
+        """Await a waiter from ``register``.
 
         If the waiting task is cancelled just after a message was handed to it, the
         message goes to the next receiver (or back to the front of the queue): a receiver
         that goes away never loses a message.
         """
-        waiter: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
         try:
             return await waiter
         except asyncio.CancelledError:

@@ -5,62 +5,48 @@ Unix time after which the message is dropped unreceived; ``targets`` is ``None``
 normal channel, the ``!`` suffix (str) of one process-local channel, or a map for the
 receiving process: ``{"group": name}`` (deliver to my channels in that group),
 ``{"add": name, "channel": suffix, "at": time}`` / ``{"discard": name, "channel":
-suffix}`` (another process changed the membership of one of my channels). The message
-is packed once per send or group_send and spliced into each envelope.
+suffix}`` (another process changed the membership of one of my channels), ``{"wake":
+1}`` (re-read the lists to pop). The message is packed once per send or group_send and
+spliced into each envelope: inline msgpack by default, or, with another
+``serializer_format``, that serializer's bytes as a msgpack bin.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import msgpack
 
+from narrows.layers.redis.serializers import make_crypter
+
 Targets = str | dict[str, Any] | None
-
-
-def _fernet(keys: Sequence[str | bytes] | None) -> Any:
-    if not keys:
-        return None
-    if isinstance(keys, str | bytes):
-        raise ValueError(
-            "Expected symmetric_encryption_keys to be a list of keys, got a single "
-            f"{type(keys).__name__}"
-        )
-    try:
-        from cryptography.fernet import Fernet, MultiFernet
-    except ImportError as exc:  # pragma: no cover - cryptography is in narrows[redis]
-        raise ValueError(
-            "symmetric_encryption_keys needs the 'cryptography' package (pip install "
-            "narrows[redis])"
-        ) from exc
-    # The same key derivation as channels_redis, so existing keys keep working.
-    fernets = [
-        Fernet(base64.urlsafe_b64encode(hashlib.sha256(_bytes(key)).digest())) for key in keys
-    ]
-    return MultiFernet(fernets)
-
-
-def _bytes(key: str | bytes) -> bytes:
-    return key.encode() if isinstance(key, str) else key
 
 
 class Codec:
     def __init__(
-        self, symmetric_encryption_keys: Sequence[str | bytes] | None, expiry: float
+        self,
+        symmetric_encryption_keys: Sequence[str | bytes] | None,
+        expiry: float,
+        body: Any = None,
     ) -> None:
-        self._crypter = _fernet(symmetric_encryption_keys)
+        """``body``: a serializer for the message part (None: inline msgpack)."""
+        self._crypter = make_crypter(symmetric_encryption_keys)
         self._ttl = int(expiry) + 10
+        self._body = body
 
-    def pack_message(self, message: dict[str, Any]) -> bytes:
+    def pack_message(self, message: Any) -> bytes:
         try:
-            packed: bytes = msgpack.packb(message, use_bin_type=True)
+            if self._body is not None:
+                packed: bytes = msgpack.packb(self._body.serialize(message), use_bin_type=True)
+            else:
+                packed = msgpack.packb(message, use_bin_type=True)
         except (TypeError, ValueError, OverflowError) as exc:
+            kind = "msgpack types (dict, list, str, bytes, int, float, bool, None)"
+            if self._body is not None:
+                kind = f"types {type(self._body).__name__} can serialize"
             raise TypeError(
-                f"Expected a message of msgpack types (dict, list, str, bytes, int, float, "
-                f"bool, None), got one that cannot be packed: {exc}"
+                f"Expected a message of {kind}, got one that cannot be packed: {exc}"
             ) from exc
         return packed
 
@@ -75,8 +61,10 @@ class Codec:
             data = self._crypter.encrypt(data)
         return data
 
-    def open(self, data: bytes) -> tuple[float, Targets, dict[str, Any]]:
+    def open(self, data: bytes) -> tuple[float, Targets, Any]:
         if self._crypter is not None:
             data = self._crypter.decrypt(data, self._ttl)
         deadline, targets, message = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        if self._body is not None and isinstance(message, bytes):
+            message = self._body.deserialize(message)
         return deadline, targets, message

@@ -16,7 +16,6 @@ for groups), so a channel is always read where it is written.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import math
 import time
@@ -28,17 +27,26 @@ from typing import Any, TypeVar
 from narrows.layers import names
 from narrows.layers.base import BaseChannelLayer, CapacityPattern
 from narrows.layers.exceptions import ChannelFull, ChannelLayerUnavailable
+from narrows.layers.queues import ReceiveBuffer
 from narrows.layers.redis import scripts
 from narrows.layers.redis.codec import Codec
 from narrows.layers.redis.groups import GroupsMixin
 from narrows.layers.redis.hashing import HashRing
 from narrows.layers.redis.hosts import decode_hosts, make_client
+from narrows.layers.redis.local import LocalChannels, Waiting
 from narrows.layers.redis.receiving import RETRYABLE, ReceivingMixin
+from narrows.layers.redis.serializers import MsgPackSerializer, registry
 from narrows.layers.redis.state import LoopState
 
 logger = logging.getLogger("narrows.layers.redis")
 
 T = TypeVar("T")
+
+
+class ForeignChannelError(ValueError, AssertionError):
+    """``receive()`` on a process-local channel that another layer (process) made.
+
+    Also an ``AssertionError``: channels_redis asserts, and code catches that."""
 
 
 class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
@@ -66,15 +74,14 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
         retry_timeout: float = 10.0,
         block_timeout: float = 5.0,
         receive_linger: float = 0.001,
+        serializer_format: str = "msgpack",
+        random_prefix_length: int = 12,
+        on_disconnect: str | None = None,
+        on_reconnect: str | None = None,
         **kwargs: Any,
     ) -> None:
-        # channels_redis keys with no meaning here, accepted so its settings work as they are.
-        kwargs.pop("random_prefix_length", None)
-        serializer = kwargs.pop("serializer_format", "msgpack")
-        if serializer != "msgpack":
-            raise ValueError(f"Expected serializer_format 'msgpack', got {serializer!r}")
         if kwargs:
-            raise TypeError(f"RedisChannelLayer got unexpected CONFIG key(s) {sorted(kwargs)}")
+            raise TypeError(f"{type(self).__name__} got unexpected CONFIG key(s) {sorted(kwargs)}")
         super().__init__(
             expiry=expiry,
             capacity=capacity,
@@ -86,7 +93,27 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
         self.prefix = prefix
         self.hosts = decode_hosts(hosts)
         self.ring = HashRing(len(self.hosts))
-        self.codec = Codec(symmetric_encryption_keys, expiry)
+        # serialize()/deserialize(): the configured serializer, as channels_redis builds it.
+        self._serializer = registry.get_serializer(
+            serializer_format,
+            symmetric_encryption_keys=symmetric_encryption_keys,
+            random_prefix_length=random_prefix_length,
+            expiry=expiry,
+        )
+        # Stored messages: narrows' envelope (encrypted as a whole), whose message part is
+        # inline msgpack or the bytes of another serializer_format.
+        body = None
+        if type(self._serializer) is not MsgPackSerializer:
+            body = registry.get_serializer(serializer_format, expiry=expiry)
+        self.codec = Codec(symmetric_encryption_keys, expiry, body)
+        for name, hook in (("on_disconnect", on_disconnect), ("on_reconnect", on_reconnect)):
+            if hook is not None and not isinstance(hook, str):
+                raise TypeError(
+                    f"Expected {name} to be a message type (str) sent to every local "
+                    f"channel, got {type(hook).__name__}"
+                )
+        self.on_disconnect = on_disconnect
+        self.on_reconnect = on_reconnect
         self.retry_timeout = retry_timeout
         self.block_timeout = block_timeout
         self.receive_linger = receive_linger
@@ -98,10 +125,9 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
         self._one_trip_group_send = (
             len(self.hosts) == 1 and self.hosts[0].kind != "cluster" and not self.channel_capacity
         )
-        # Process-local channels are "<prefix>.<client_prefix>!<suffix>"; event loops after
-        # the first get the prefix plus a number (each loop receives its own channels).
+        # Process-local channels are "<prefix>.<client_prefix>!<suffix>".
         self.client_prefix = uuid.uuid4().hex
-        self._loop_numbers = itertools.count()
+        self._local = LocalChannels(self.client_prefix, self.get_capacity)
         self._last_loop_ref: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None
         self._last_state: LoopState | None = None
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
@@ -114,8 +140,10 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
 
     # Channel API
 
+    _require_message = staticmethod(names.require_message)
+
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        names.require_message(message)
+        self._require_message(message)
         names.require_valid_channel_name(channel)
         state = self._state()
         non_local = names.non_local_name(channel)
@@ -140,59 +168,71 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next message on ``channel``; process-local channels must come from this
-        layer's ``new_channel()`` in this event loop."""
+        layer's ``new_channel()`` (in any event loop)."""
         message = await self._receive(channel)
         self.messages_received += 1
         return message
 
     async def _receive(self, channel: str) -> dict[str, Any]:
         state = self._state()
-        queue = state.local.get(channel)
-        if queue is None:
-            # First receive on this channel (or first since its queue was swept): check it.
+        local = self._local
+        non_local = names.non_local_name(channel)
+        if non_local == channel:
             names.require_valid_channel_name(channel)
-            non_local = names.non_local_name(channel)
-            if non_local == channel:
-                shard, key = self._locate(channel)
-                return await self._receive_shared(state, channel, key, shard)
-            if not state.owns(non_local):
-                raise ValueError(
-                    f"Expected a channel from this layer's new_channel() in this event loop "
-                    f"(...{state.marker}...), got {channel!r}"
+            shard, key = self._locate(channel)
+            return await self._receive_shared(state, channel, key, shard)
+        if channel not in local.buffers:
+            # First receive on this channel (or first since its buffer was swept).
+            names.require_valid_channel_name(channel)
+            if not local.owns(non_local):
+                raise ForeignChannelError(
+                    f"Expected a channel from this layer's new_channel() "
+                    f"(...{local.marker}...), got {channel!r}"
                 )
             self._watch(state, non_local)
-            queue = state.local[channel]
         self._ensure_receiving(state)
-        if queue.messages:
-            entry, expired = queue.pop_live(time.time())
-            if expired:
-                self._record_drop("expired", [channel], count=expired)
-            if entry is not None:
-                return entry[1]
-        # An idle queue stays until the receive loop's sweep (at most a second): a consumer
-        # receives again right after each message, and keeping its queue saves rebuilding
-        # it per message.
-        return (await queue.wait())[1]
+        expired, taken = local.take_or_wait(channel, time.time())
+        if expired:
+            self._record_drop("expired", [channel], count=expired)
+        if not isinstance(taken, Waiting):
+            return taken[1]
+        # An idle buffer stays until the receive loop's sweep (at most a second): a
+        # consumer receives again right after each message, and keeping its buffer saves
+        # rebuilding it per message.
+        return (await taken.queue.wait_on(taken.waiter))[1]
 
     async def new_channel(self, prefix: str = "specific") -> str:
         state = self._state()
-        head = prefix.rstrip(".")
-        self._watch(state, f"{head}{state.marker}")
-        return f"{head}{state.marker}{next(state.counter):x}"
+        channel, non_local = self._local.new_name(prefix)
+        self._watch(state, non_local)
+        return channel
+
+    def serialize(self, message: Any) -> bytes:
+        """``message`` as the configured serializer writes it (``serializer_format``,
+        ``symmetric_encryption_keys``, ``random_prefix_length``)."""
+        data: bytes = self._serializer.serialize(message)
+        return data
+
+    def deserialize(self, message: bytes) -> Any:
+        return self._serializer.deserialize(message)
+
+    @property
+    def receive_buffer(self) -> ReceiveBuffer:
+        """Process-local channel -> its buffer of messages received from Redis and not yet
+        taken (asyncio.Queue methods: ``qsize``, ``get_nowait``...), as in
+        channels_redis."""
+        return self._local.buffers
 
     # Flush extension
 
     async def flush(self) -> None:
         """Delete every key under ``prefix`` on every shard and drop locally buffered
-        messages; receivers already waiting keep waiting."""
+        messages and memberships; receivers already waiting keep waiting."""
         state = self._state()
         for shard in range(len(self.hosts)):
             await self._execute(state, shard, self._delete_prefixed, "flush")
-        for channel, queue in list(state.local.items()):
-            queue.messages.clear()
-            if queue.idle:
-                del state.local[channel]
-        state.clear_groups()
+        self._local.clear_buffers()
+        self._local.clear_groups()
 
     async def close(self) -> None:
         """Stop this event loop's receive loop and close its connections.
@@ -201,6 +241,10 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
         every ``async_to_sync`` call's loop does), the connections are closed then.
         """
         await self._close_state(asyncio.get_running_loop())
+
+    async def close_pools(self) -> None:
+        """channels_redis' name for ``close()``."""
+        await self.close()
 
     async def _close_state(self, loop: asyncio.AbstractEventLoop) -> None:
         state = self._states.pop(loop, None)
@@ -254,10 +298,7 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
         if state is None:
             for other in [other for other in self._states if other.is_closed()]:
                 self._states.pop(other, None)
-            number = next(self._loop_numbers)
-            client_prefix = self.client_prefix + (f"x{number:x}" if number else "")
-            state = LoopState(len(self.hosts), client_prefix, self.get_capacity)
-            self._states[loop] = state
+            state = self._states[loop] = LoopState(len(self.hosts))
             state.closer = self._closed_with_loop(loop)
             state.spawn(_start(state.closer))
         # The last loop is kept by weak reference too (a closed loop may be collected).

@@ -16,6 +16,7 @@ stays exact.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,8 +29,11 @@ from narrows.layers.redis.state import LoopState
 if TYPE_CHECKING:
     from narrows.layers.redis.codec import Codec, Targets
     from narrows.layers.redis.hashing import HashRing
+    from narrows.layers.redis.local import LocalChannels
 
 T = TypeVar("T")
+
+logger = logging.getLogger("narrows.layers.redis")
 
 
 class GroupsMixin:
@@ -40,6 +44,7 @@ class GroupsMixin:
         capacity: int
         codec: Codec
         ring: HashRing
+        _local: LocalChannels
         dropped: Any
         messages_sent: int
         _expire_seconds: int
@@ -47,6 +52,7 @@ class GroupsMixin:
         _one_trip_group_send: bool
 
         def _state(self) -> LoopState: ...
+        def _require_message(self, message: Any) -> Any: ...
         def _locate(self, non_local: str) -> tuple[int, str]: ...
         def get_capacity(self, channel: str) -> int: ...
         def _record_drop(
@@ -60,8 +66,8 @@ class GroupsMixin:
             what: str,
         ) -> T: ...
 
-    def _group_key(self, group: str) -> str:
-        return f"{self.prefix}:group:{group}"
+    def _group_key(self, group: str) -> bytes:
+        return f"{self.prefix}:group:{group}".encode()
 
     async def group_add(self, group: str, channel: str) -> None:
         names.require_valid_group_name(group)
@@ -69,9 +75,9 @@ class GroupsMixin:
         state = self._state()
         non_local = names.non_local_name(channel)
         now = time.time()
-        mine = non_local != channel and state.owns(non_local)
+        mine = non_local != channel and self._local.owns(non_local)
         if mine:
-            state.add_member(group, channel, now)
+            self._local.add_member(group, channel, now)
         key = self._group_key(group)
 
         async def add(client: Any) -> Any:
@@ -95,8 +101,8 @@ class GroupsMixin:
         non_local = names.non_local_name(channel)
         if non_local == channel:
             await self._forget_in_group(state, group, channel, None)
-        elif state.owns(non_local):
-            if state.remove_member(group, channel):
+        elif self._local.owns(non_local):
+            if self._local.remove_member(group, channel):
                 await self._forget_in_group(state, group, non_local, time.time())
         else:
             control = {"discard": group, "channel": channel[len(non_local) :]}
@@ -107,8 +113,9 @@ class GroupsMixin:
         channel). On one plain Redis server without capacity patterns this is one Lua
         script, one round trip; otherwise one round trip for the group's entries, then one
         pipeline per shard, all shards at once. A full list is skipped, counted in
-        ``dropped["full"]`` and logged with the group and list names."""
-        names.require_message(message)
+        ``dropped["full"]`` and logged (INFO, as channels_redis does: "1 of 3 channels over
+        capacity in group room"; the full lists' names at DEBUG)."""
+        self._require_message(message)
         names.require_valid_group_name(group)
         state = self._state()
         self.messages_sent += 1
@@ -136,7 +143,7 @@ class GroupsMixin:
                 ),
                 f"group_send {group!r}",
             )
-            full = [name.decode() for name in result]
+            total, full = int(result[0]), [name.decode() for name in result[1:]]
         else:
             entries = await self._execute(
                 state,
@@ -144,11 +151,15 @@ class GroupsMixin:
                 lambda client: client.zrangebyscore(key, oldest, "+inf"),
                 f"group_send {group!r}",
             )
+            total = len(entries)
             full = await self._push_to_entries(
                 state, group, [entry.decode() for entry in entries], to_process, to_channel
             )
         if full:
-            self._record_drop("full", full, group=group, count=len(full))
+            # channels_redis' log line and level; the counter is narrows' own.
+            self.dropped["full"] += len(full)
+            logger.info("%s of %s channels over capacity in group %s", len(full), total, group)
+            logger.debug("group %s: full channel lists %s", group, ", ".join(full[:20]))
 
     async def _push_to_entries(
         self,
@@ -223,7 +234,7 @@ class GroupsMixin:
     def _leave_locally(self, state: LoopState, group: str, channel: str) -> None:
         """Drop one local membership; when the group has no local member left, remove this
         process from the group in Redis (in the background when called from the loop)."""
-        if state.remove_member(group, channel):
+        if self._local.remove_member(group, channel):
             non_local = names.non_local_name(channel)
             state.spawn(self._forget_in_group(state, group, non_local, time.time()))
 
@@ -234,16 +245,17 @@ class GroupsMixin:
         ``non_local`` is for (control and wake-up envelopes: none)."""
         group = targets.get("group")
         if group is not None:
-            members = state.members(group, non_local)
-            if not members:
-                return []
+            members = self._local.members(group, non_local)
             oldest = now - self.group_expiry
-            expired = [channel for channel, joined in members.items() if joined < oldest]
-            for channel in expired:
-                self._leave_locally(state, group, channel)
-            return list(members)
+            live = []
+            for channel, joined in members:
+                if joined < oldest:
+                    self._leave_locally(state, group, channel)
+                else:
+                    live.append(channel)
+            return live
         if "add" in targets:
-            state.add_member(targets["add"], non_local + targets["channel"], targets["at"])
+            self._local.add_member(targets["add"], non_local + targets["channel"], targets["at"])
         elif "discard" in targets:
             self._leave_locally(state, targets["discard"], non_local + targets["channel"])
         return []

@@ -25,6 +25,7 @@ from narrows.layers.redis.state import LoopState
 if TYPE_CHECKING:
     from narrows.layers.redis.codec import Codec
     from narrows.layers.redis.hosts import HostSpec
+    from narrows.layers.redis.local import LocalChannels
 
 logger = logging.getLogger("narrows.layers.redis")
 
@@ -55,9 +56,12 @@ class ReceivingMixin:
     if TYPE_CHECKING:
         hosts: list[HostSpec]
         codec: Codec
+        _local: LocalChannels
         expiry: float
         block_timeout: float
         receive_linger: float
+        on_disconnect: str | None
+        on_reconnect: str | None
         _expire_seconds: int
 
         def _blocking_client(self, state: LoopState, shard: int) -> Any: ...
@@ -70,6 +74,7 @@ class ReceivingMixin:
         def _leave_locally(self, state: LoopState, group: str, channel: str) -> None: ...
         def _list_shard(self, non_local: str) -> int: ...
         def _list_key(self, non_local: str) -> str: ...
+        def _state(self) -> LoopState: ...
         async def _execute(
             self,
             state: LoopState,
@@ -95,7 +100,7 @@ class ReceivingMixin:
                 raise
             if raw is None:
                 continue
-            message = self._open_one(raw, channel)
+            message: dict[str, Any] | None = self._open_one(raw, channel)
             if message is not None:
                 return message
 
@@ -139,7 +144,8 @@ class ReceivingMixin:
                 self._execute(state, shard, lambda client: client.lpush(key, raw), "requeue")
             )
 
-    def _open_one(self, raw: bytes, channel: str) -> dict[str, Any] | None:
+    def _open_one(self, raw: bytes, channel: str) -> Any:
+        """The message in ``raw``, or None if it cannot be decoded or has expired."""
         try:
             deadline, _, message = self.codec.open(raw)
         except Exception as exc:
@@ -153,21 +159,24 @@ class ReceivingMixin:
     # Process-local channels: one receive loop per event loop, all its lists
 
     def _watch(self, state: LoopState, non_local: str) -> None:
-        """Make ``non_local`` one of the lists the loop's receive loop pops; wake a
-        running receive loop so its next pop includes it."""
+        """Make ``non_local`` one of the lists the receive loops pop; wake a running
+        receive loop so its next pop includes it."""
+        local = self._local
         key = self._list_key(non_local)
-        if key in state.lists:
-            return
-        watched = next(iter(state.lists), None)
-        state.lists[key] = non_local
-        if watched is not None and state.receiver is not None and not state.receiver.done():
+        with local.lock:
+            if key in local.lists:
+                return
+            watched = next(iter(local.lists), None)
+            local.lists[key] = non_local
+            running = local.receiving_loop is not None
+        if watched is not None and running:
             state.spawn(self._wake(state, watched))
 
     async def _wake(self, state: LoopState, key: str) -> None:
         payload = self.codec.envelope(time.time() + self.expiry, {"wake": 1}, b"\x80")
         await self._execute(
             state,
-            self._list_shard(state.lists[key]),
+            self._list_shard(self._local.lists[key]),
             lambda client: scripts.send.run(
                 client, 1, key, payload, WAKE_CAPACITY, self._expire_seconds
             ),
@@ -175,12 +184,50 @@ class ReceivingMixin:
         )
 
     def _ensure_receiving(self, state: LoopState) -> None:
-        if state.receiver is None or state.receiver.done():
-            state.receiver = asyncio.ensure_future(self._receive_loop(state))
+        """Start a receive loop here unless one runs in a running event loop already.
+
+        One at a time per layer, so each channel's messages are dispatched in order; a
+        receive loop in another event loop (thread) hands messages to this loop's
+        receivers, and when it stops, a loop still waiting takes over."""
+        local = self._local
+        loop = asyncio.get_running_loop()
+        with local.lock:
+            owner = local.receiving_loop
+            if owner is loop and state.receiving:
+                return
+            if owner is not None and owner is not loop and owner.is_running():
+                return
+            local.receiving_loop = loop
+        state.receiver = asyncio.ensure_future(self._receive_loop(state))
+
+    def _take_over_receiving(self) -> None:
+        # Scheduled in an event loop with receivers waiting (call_soon_threadsafe).
+        self._ensure_receiving(self._state())
 
     async def _receive_loop(self, state: LoopState) -> None:
+        local = self._local
+        loop = asyncio.get_running_loop()
+        try:
+            await self._receive_lists(state)
+        finally:
+            with local.lock:
+                if local.receiving_loop is loop:
+                    local.receiving_loop = None
+                waiting = {
+                    waiter.get_loop()
+                    for queue in local.buffers.values()
+                    for waiter in queue.waiters
+                    if not waiter.done()
+                }
+            for other in waiting - {loop}:
+                if other.is_running():
+                    other.call_soon_threadsafe(self._take_over_receiving)
+
+    async def _receive_lists(self, state: LoopState) -> None:
+        local = self._local
         me = asyncio.current_task()
-        shard = self._list_shard(state.marker[1:])
+        process = local.marker[1:]
+        shard = self._list_shard(process)
         label = self.hosts[shard].label
         delay = 0.05
         failing = False
@@ -189,7 +236,7 @@ class ReceivingMixin:
         # ``closing`` as well as cancellation: redis-py can turn the CancelledError of a
         # pop cut short into a ConnectionError, or swallow it and return.
         while not state.closing and not cancelling(me):
-            keys = list(state.lists)
+            keys = list(local.lists)
             turn = (turn + 1) % len(keys)
             keys = keys[turn:] + keys[:turn]
             try:
@@ -218,31 +265,41 @@ class ReceivingMixin:
                     logger.warning(
                         "Lost Redis %s while receiving for %s (%s); reconnecting",
                         label,
-                        state.marker[1:],
+                        process,
                         exc,
                     )
+                    self._notify_local(self.on_disconnect)
                 failing = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
             if failing:
-                logger.warning(
-                    "Reconnected to Redis %s; receiving for %s again", label, state.marker[1:]
-                )
+                logger.warning("Reconnected to Redis %s; receiving for %s again", label, process)
                 failing = False
                 delay = 0.05
             now = time.time()
             if popped is not None:
-                non_local = state.lists.get(popped[0].decode(), "")
+                non_local = local.lists.get(popped[0].decode(), "")
                 for raw in popped[1]:
                     self._dispatch(state, non_local, raw, now)
-            if now >= state.next_sweep:
-                state.next_sweep = now + min(1.0, self.expiry / 4)
+            if now >= local.next_sweep:
+                local.next_sweep = now + min(1.0, self.expiry / 4)
                 self._sweep_local(state, now)
             if popped is not None and len(popped[1]) < BATCH and self.receive_linger:
                 # Traffic is flowing: let a few more messages gather so the next pop
                 # brings a batch instead of one message per round trip.
                 await asyncio.sleep(self.receive_linger)
+
+    def _notify_local(self, message_type: str | None) -> None:
+        """``on_disconnect`` / ``on_reconnect``: a message of that type to every local
+        channel (a consumer handles it like any event, e.g. to re-sync its state)."""
+        if message_type is None:
+            return
+        channels = sorted(self._local.active_channels())
+        if channels:
+            deadline = time.time() + self.expiry
+            message = {"type": message_type}
+            self._local.deliver(channels, deadline, message, asyncio.get_running_loop())
 
     def _dispatch(self, state: LoopState, non_local: str, raw: bytes, now: float) -> None:
         try:
@@ -261,32 +318,17 @@ class ReceivingMixin:
         if deadline < now:
             self._record_drop("expired", channels, count=len(channels))
             return
-        loop = asyncio.get_running_loop()
-        local = state.local
-        for index, channel in enumerate(channels):
-            # Each channel gets its own dict, so one consumer changing it affects no other.
-            entry = (deadline, message if index == 0 else dict(message))
-            queue = local.get(channel)
-            if queue is None:
-                queue = local[channel]
-            elif queue.hand_over(entry, loop):
-                continue
-            if queue.full():
-                queue.messages.popleft()
-                self._record_drop("evicted", [channel])
-            queue.messages.append(entry)
+        evicted = self._local.deliver(channels, deadline, message, asyncio.get_running_loop())
+        if evicted:
+            self._record_drop("evicted", evicted, count=len(evicted))
 
     def _sweep_local(self, state: LoopState, now: float) -> None:
         """Drop locally buffered messages nobody received within ``expiry``; their channel
         is taken as dead and leaves the groups this process added it to."""
-        for channel, queue in list(state.local.items()):
-            expired = queue.drop_expired(now)
-            if expired:
-                self._record_drop("expired", [channel], count=expired)
-                for group in list(state.channel_groups.get(channel, ())):
-                    self._leave_locally(state, group, channel)
-            if queue.idle:
-                del state.local[channel]
+        for channel, count in self._local.sweep(now):
+            self._record_drop("expired", [channel], count=count)
+            for group in self._local.groups_of(channel):
+                self._leave_locally(state, group, channel)
 
 
 __all__ = ["BATCH", "RETRYABLE", "ReceivingMixin", "cancelling"]

@@ -24,11 +24,11 @@ return 1
 # capacity for every channel. KEYS[1] group sorted set (non-local names scored by their
 # latest join). ARGV: [1] oldest live join time, [2] key prefix ("asgi:"), [3] envelope
 # for a process list (names the group), [4] envelope for a plain channel, [5] expiry
-# seconds, [6] capacity. Returns the names whose list was full.
+# seconds, [6] capacity. Returns the number of entries, then the names whose list was full.
 GROUP_SEND = """
 local members = redis.call('ZRANGE', KEYS[1], ARGV[1], '+inf', 'BYSCORE')
 local capacity = tonumber(ARGV[6])
-local full = {}
+local full = {#members}
 for _, name in ipairs(members) do
     local key = ARGV[2] .. name
     local envelope = ARGV[4]

@@ -113,6 +113,7 @@ def pypi_sdist(requirement: str) -> Path:
         and path.name.endswith(".tar.gz")
         and requirement.split("==")[-1] in path.name
     )
+    (CACHE / "sdists").mkdir(parents=True, exist_ok=True)
     unpack = Path(tempfile.mkdtemp(dir=CACHE / "sdists", prefix=".unpack-"))
     with tarfile.open(archive) as tar:
         tar.extractall(unpack, filter="data")

@@ -65,7 +65,7 @@ def test_redis_backend_from_settings() -> None:
         ("channels_redis.core.RedisChannelLayer", "narrows.layers.redis.RedisChannelLayer"),
         (
             "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "narrows.layers.redis.RedisChannelLayer",
+            "narrows.layers.redis.RedisPubSubChannelLayer",
         ),
     ],
 )

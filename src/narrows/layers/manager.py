@@ -17,7 +17,7 @@ from narrows.layers.exceptions import InvalidChannelLayerError
 CHANNELS_BACKENDS = {
     "channels.layers.InMemoryChannelLayer": "narrows.layers.InMemoryChannelLayer",
     "channels_redis.core.RedisChannelLayer": "narrows.layers.redis.RedisChannelLayer",
-    "channels_redis.pubsub.RedisPubSubChannelLayer": "narrows.layers.redis.RedisChannelLayer",
+    "channels_redis.pubsub.RedisPubSubChannelLayer": "narrows.layers.redis.RedisPubSubChannelLayer",
 }
 
 

@@ -275,6 +275,7 @@ class ReceivingMixin:
                 continue
             if failing:
                 logger.warning("Reconnected to Redis %s; receiving for %s again", label, process)
+                self._notify_local(self.on_reconnect)
                 failing = False
                 delay = 0.05
             now = time.time()

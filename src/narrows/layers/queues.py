@@ -33,9 +33,9 @@ class LocalQueue:
         """
         while self.waiters:
             waiter = self.waiters.popleft()
-            loop = waiter.get_loop()
-            if waiter.done() or loop.is_closed():
+            if waiter.done():
                 continue
+            loop = waiter.get_loop()
             if running is None:
                 try:
                     running = asyncio.get_running_loop()
@@ -43,6 +43,8 @@ class LocalQueue:
                     pass
             if loop is running:
                 waiter.set_result(entry)
+            elif loop.is_closed():  # its receiver can never run again
+                continue
             else:  # a receiver on another event loop (thread): wake it there
                 loop.call_soon_threadsafe(_set_if_pending, waiter, entry)
             return True

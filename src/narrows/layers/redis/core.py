@@ -33,7 +33,7 @@ from narrows.layers.redis.codec import Codec
 from narrows.layers.redis.groups import GroupsMixin
 from narrows.layers.redis.hashing import HashRing
 from narrows.layers.redis.hosts import decode_hosts, make_client
-from narrows.layers.redis.local import LocalChannels, Waiting
+from narrows.layers.redis.local import LocalChannels
 from narrows.layers.redis.receiving import RETRYABLE, ReceivingMixin
 from narrows.layers.redis.serializers import MsgPackSerializer, registry
 from narrows.layers.redis.state import LoopState
@@ -169,37 +169,42 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next message on ``channel``; process-local channels must come from this
         layer's ``new_channel()`` (in any event loop)."""
-        message = await self._receive(channel)
-        self.messages_received += 1
-        return message
-
-    async def _receive(self, channel: str) -> dict[str, Any]:
+        # One coroutine per receive (no wrapper counting around it): this is the hot path.
         state = self._state()
         local = self._local
-        non_local = names.non_local_name(channel)
-        if non_local == channel:
-            names.require_valid_channel_name(channel)
-            shard, key = self._locate(channel)
-            return await self._receive_shared(state, channel, key, shard)
         if channel not in local.buffers:
-            # First receive on this channel (or first since its buffer was swept).
+            # A plain channel, or the first receive on a local one (or the first since its
+            # buffer was swept).
+            non_local = names.non_local_name(channel)
             names.require_valid_channel_name(channel)
+            if non_local == channel:
+                shard, key = self._locate(channel)
+                message = await self._receive_shared(state, channel, key, shard)
+                self.messages_received += 1
+                return message
             if not local.owns(non_local):
                 raise ForeignChannelError(
                     f"Expected a channel from this layer's new_channel() "
                     f"(...{local.marker}...), got {channel!r}"
                 )
             self._watch(state, non_local)
-        self._ensure_receiving(state)
-        expired, taken = local.take_or_wait(channel, time.time())
+        receiver = state.receiver
+        if receiver is None or receiver.done():
+            self._ensure_receiving(state)
+        with local.lock:  # the receive loop may deliver from another thread
+            queue = local.buffers[channel]
+            entry, expired = queue.pop_live(time.time()) if queue.messages else (None, 0)
+            if entry is None:
+                waiter = queue.register()
         if expired:
             self._record_drop("expired", [channel], count=expired)
-        if not isinstance(taken, Waiting):
-            return taken[1]
-        # An idle buffer stays until the receive loop's sweep (at most a second): a
-        # consumer receives again right after each message, and keeping its buffer saves
-        # rebuilding it per message.
-        return (await taken.queue.wait_on(taken.waiter))[1]
+        if entry is None:
+            # An idle buffer stays until the receive loop's sweep (at most a second): a
+            # consumer receives again right after each message, and keeping its buffer
+            # saves rebuilding it per message.
+            entry = await queue.wait_on(waiter)
+        self.messages_received += 1
+        return entry[1]
 
     async def new_channel(self, prefix: str = "specific") -> str:
         state = self._state()

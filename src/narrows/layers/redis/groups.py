@@ -247,12 +247,11 @@ class GroupsMixin:
         if group is not None:
             members = self._local.members(group, non_local)
             oldest = now - self.group_expiry
-            live = []
-            for channel, joined in members:
-                if joined < oldest:
-                    self._leave_locally(state, group, channel)
-                else:
-                    live.append(channel)
+            live = [channel for channel, joined in members if joined >= oldest]
+            if len(live) < len(members):
+                for channel, joined in members:
+                    if joined < oldest:
+                        self._leave_locally(state, group, channel)
             return live
         if "add" in targets:
             self._local.add_member(targets["add"], non_local + targets["channel"], targets["at"])

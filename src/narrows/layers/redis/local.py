@@ -15,17 +15,10 @@ import asyncio
 import itertools
 import threading
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from narrows.layers import names
-from narrows.layers.queues import Entry, LocalQueue, ReceiveBuffer
-
-
-class Waiting(NamedTuple):
-    """A receiver registered on a buffer: await ``queue.wait_on(waiter)``."""
-
-    queue: LocalQueue
-    waiter: asyncio.Future[Entry]
+from narrows.layers.queues import ReceiveBuffer
 
 
 class LocalChannels:
@@ -68,10 +61,10 @@ class LocalChannels:
         the channels whose full buffer dropped its oldest message to make room."""
         evicted: list[str] = []
         buffers = self.buffers
+        copies = isinstance(message, dict)
         with self.lock:
             for index, channel in enumerate(channels):
-                copy = index and isinstance(message, dict)
-                entry = (deadline, dict(message) if copy else message)
+                entry = (deadline, dict(message) if index and copies else message)
                 queue = buffers.get(channel)
                 if queue is None:
                     queue = buffers[channel]
@@ -82,16 +75,6 @@ class LocalChannels:
                     evicted.append(channel)
                 queue.messages.append(entry)
         return evicted
-
-    def take_or_wait(self, channel: str, now: float) -> tuple[int, Entry | Waiting]:
-        """How many expired messages of ``channel`` were dropped, and its next live
-        buffered message or, if there is none, a registered waiter."""
-        with self.lock:
-            queue = self.buffers[channel]
-            entry, expired = queue.pop_live(now) if queue.messages else (None, 0)
-            if entry is not None:
-                return expired, entry
-            return expired, Waiting(queue, queue.register())
 
     def sweep(self, now: float) -> list[tuple[str, int]]:
         """Drop messages past their deadline; (channel, count) for each channel that had
@@ -180,4 +163,4 @@ class LocalChannels:
             self.channel_groups.clear()
 
 
-__all__ = ["LocalChannels", "Waiting"]
+__all__ = ["LocalChannels"]

@@ -212,3 +212,78 @@ async def test_sentinel_failover_keeps_the_layer_serving(
         sentinel.stop()
         replica.stop()
         master.stop()
+
+
+async def test_group_members_are_re_added_after_redis_restarts_empty(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chat room keeps working across a Redis restart without persistence: the
+    processes put their members back, and the next message reaches every member."""
+    caplog.set_level(logging.WARNING, logger="narrows.layers")
+    config: dict[str, Any] = {
+        "hosts": [own_redis.url],
+        "block_timeout": 1,
+        "retry_timeout": 20,
+        "on_reconnect": "redis.reconnect",
+    }
+    server_a, server_b, worker = (RedisChannelLayer(**config) for _ in range(3))
+    try:
+        members = [
+            (server_a, await server_a.new_channel()),
+            (server_a, await server_a.new_channel("chat")),
+            (server_b, await server_b.new_channel()),
+        ]
+        for layer, channel in members:
+            await layer.group_add("room", channel)
+        await worker.group_send("room", {"type": "chat.message", "n": 1})
+        for layer, channel in members:
+            assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 1
+
+        own_redis.kill()
+        own_redis.start()  # same port, empty
+        for layer, channel in members:
+            notice = await asyncio.wait_for(layer.receive(channel), 20)
+            assert notice == {"type": "redis.reconnect"}
+        await worker.group_send("room", {"type": "chat.message", "n": 2})
+        for layer, channel in members:
+            assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 2
+        assert own_redis.cli("zcard", "asgi:group:room").strip() == "3"
+    finally:
+        for layer in (server_a, server_b, worker):
+            await layer.flush()
+            await layer.close()
+    logged = [record.getMessage() for record in caplog.records]
+    assert any("re-adding this process's members of 1 group" in m for m in logged), logged
+
+
+async def test_memberships_come_back_on_a_restarted_shard_the_receive_loop_does_not_use(
+    redis_binary: str, redis_workdir: Path
+) -> None:
+    shards = [RedisServer(redis_binary, redis_workdir).start() for _ in range(2)]
+    config: dict[str, Any] = {"hosts": [s.url for s in shards], "block_timeout": 1}
+    layer, worker = RedisChannelLayer(**config), RedisChannelLayer(**config)
+    try:
+        channel = await layer.new_channel()
+        list_shard = layer._list_shard(layer._local.marker[1:])
+        group = next(
+            f"room{i}" for i in range(100) if layer.ring.shard_for(f"room{i}") != list_shard
+        )
+        await layer.group_add(group, channel)
+        await worker.group_send(group, {"type": "n", "n": 0})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 0
+
+        restarted = shards[layer.ring.shard_for(group)]
+        restarted.kill()
+        restarted.start()
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        deadline = asyncio.get_running_loop().time() + 15
+        while not receiving.done():  # a message now and then, as a chat would
+            assert asyncio.get_running_loop().time() < deadline, "members never re-added"
+            await worker.group_send(group, {"type": "n", "n": 1})
+            await asyncio.wait([receiving], timeout=0.3)
+        assert receiving.result()["n"] == 1
+    finally:
+        await layer.close()
+        await worker.close()
+        for server in shards:
+            server.stop()

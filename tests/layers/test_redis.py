@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync
 from narrows.layers import ChannelLayerUnavailable
 from narrows.layers.redis import HashRing, RedisChannelLayer, decode_hosts
 from tests.helpers import ROOT, free_port
-from tests.layers.conftest import unique_prefix
+from tests.layers.conftest import redis_hosts, unique_prefix
 from tests.layers.servers import RedisServer
 
 pytestmark = pytest.mark.needs_redis
@@ -331,3 +331,16 @@ async def test_loops_in_two_threads_receive_at_once(layers: Any) -> None:
         for channel in channels:
             await layer.send(channel, {"type": "n", "i": index})
     assert await started == [list(range(20))] * 4
+
+
+@pytest.mark.parametrize("kind", ["redis", "sentinel", "cluster"])
+async def test_run_id_of_every_kind_of_host_is_read(kind: str, request: Any) -> None:
+    # What tells the layer that Redis restarted empty (memberships are then re-added).
+    layer = RedisChannelLayer(hosts=redis_hosts(kind, request), prefix=unique_prefix())
+    try:
+        state = layer._state()
+        first = await layer._run_id(state, 0)
+        assert first is not None
+        assert await layer._run_id(state, 0) == first
+    finally:
+        await layer.close()

@@ -34,6 +34,7 @@ from narrows.layers.redis.groups import GroupsMixin
 from narrows.layers.redis.hashing import HashRing
 from narrows.layers.redis.hosts import decode_hosts, make_client
 from narrows.layers.redis.local import LocalChannels
+from narrows.layers.redis.memberships import MembershipsMixin
 from narrows.layers.redis.receiving import RETRYABLE, ReceivingMixin
 from narrows.layers.redis.serializers import MsgPackSerializer, registry
 from narrows.layers.redis.state import LoopState
@@ -49,7 +50,7 @@ class ForeignChannelError(ValueError, AssertionError):
     Also an ``AssertionError``: channels_redis asserts, and code catches that."""
 
 
-class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
+class RedisChannelLayer(GroupsMixin, ReceivingMixin, MembershipsMixin, BaseChannelLayer):
     """Drop-in for ``channels_redis.core.RedisChannelLayer`` (same CONFIG keys) plus Cluster.
 
     ``retry_timeout``: how long a send/group operation keeps retrying while Redis is
@@ -398,6 +399,9 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, BaseChannelLayer):
                 continue
             if task is not None and task.cancelling() > cancels:
                 raise asyncio.CancelledError
+            if deadline is not None and self._local.group_members:
+                # Redis is back: it may have restarted empty (memberships).
+                state.spawn(self._check_shards(state, {shard}))
             return result
 
     async def _delete_prefixed(self, client: Any) -> None:

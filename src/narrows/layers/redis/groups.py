@@ -53,6 +53,7 @@ class GroupsMixin:
 
         def _state(self) -> LoopState: ...
         def _require_message(self, message: Any) -> Any: ...
+        def _watch_shard(self, state: LoopState, shard: int) -> None: ...
         def _locate(self, non_local: str) -> tuple[int, str]: ...
         def get_capacity(self, channel: str) -> int: ...
         def _record_drop(
@@ -88,7 +89,10 @@ class GroupsMixin:
                 pipe.expire(key, self._group_expire_seconds)
                 return await pipe.execute()
 
-        await self._execute(state, self.ring.shard_for(group), add, f"group_add {group!r}")
+        shard = self.ring.shard_for(group)
+        await self._execute(state, shard, add, f"group_add {group!r}")
+        if mine:
+            self._watch_shard(state, shard)
         if non_local != channel and not mine:
             suffix = channel[len(non_local) :]
             control = {"add": group, "channel": suffix, "at": now}

@@ -36,6 +36,11 @@ class LocalChannels:
         self.group_members: dict[str, dict[str, dict[str, float]]] = {}
         self.channel_groups: dict[str, set[str]] = {}
         self.next_sweep = 0.0
+        # Shard -> the run_id of the Redis that holds this layer's memberships there, the
+        # shards being checked now, and when the receive loop checks next (memberships).
+        self.run_ids: dict[int, Any] = {}
+        self.checking: set[int] = set()
+        self.next_check = 0.0
         # The event loop whose receive loop pops the lists (one at a time keeps order).
         self.receiving_loop: asyncio.AbstractEventLoop | None = None
 

@@ -75,6 +75,9 @@ class ReceivingMixin:
         def _list_shard(self, non_local: str) -> int: ...
         def _list_key(self, non_local: str) -> str: ...
         def _state(self) -> LoopState: ...
+        def _membership_shards(self) -> set[int]: ...
+        def _check_due(self, state: LoopState, now: float) -> None: ...
+        async def _check_shards_now(self, state: LoopState, shards: set[int]) -> None: ...
         async def _execute(
             self,
             state: LoopState,
@@ -275,6 +278,8 @@ class ReceivingMixin:
                 continue
             if failing:
                 logger.warning("Reconnected to Redis %s; receiving for %s again", label, process)
+                # Memberships first, so a consumer reacting to on_reconnect finds them.
+                await self._check_shards_now(state, self._membership_shards())
                 self._notify_local(self.on_reconnect)
                 failing = False
                 delay = 0.05
@@ -286,6 +291,7 @@ class ReceivingMixin:
             if now >= local.next_sweep:
                 local.next_sweep = now + min(1.0, self.expiry / 4)
                 self._sweep_local(state, now)
+            self._check_due(state, now)
             if popped is not None and len(popped[1]) < BATCH and self.receive_linger:
                 # Traffic is flowing: let a few more messages gather so the next pop
                 # brings a batch instead of one message per round trip.

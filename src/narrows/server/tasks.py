@@ -12,14 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["EAGER", "start_task"]
+__all__ = ["EAGER", "TaskStarter", "start_task", "task_starter"]
 
-#: Whether ``start_task`` runs the first step before returning (Python 3.12+).
+#: Whether a started Task runs its first step before the start returns (Python 3.12+).
 EAGER = sys.version_info >= (3, 12)
+
+
+class TaskStarter(Protocol):
+    def __call__(
+        self, coro: Coroutine[Any, Any, None], *, context: contextvars.Context
+    ) -> asyncio.Task[None]: ...
+
+
+def task_starter(loop: asyncio.AbstractEventLoop) -> TaskStarter:
+    """``start(coro, context=ctx)``: a new Task on ``loop``, eager on 3.12+.
+
+    A C callable (no Python frame per request): the loop's own ``create_task`` on 3.11,
+    ``asyncio.Task`` bound to the loop with ``eager_start`` on 3.12+.
+    """
+    if sys.version_info >= (3, 12):
+        return functools.partial(asyncio.Task, loop=loop, eager_start=True)
+    return loop.create_task
 
 
 def start_task(
@@ -28,6 +46,4 @@ def start_task(
     context: contextvars.Context,
 ) -> asyncio.Task[None]:
     """Run ``coro`` in a new Task in ``context``: eagerly on 3.12+, scheduled on 3.11."""
-    if sys.version_info >= (3, 12):
-        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
-    return loop.create_task(coro, context=context)
+    return task_starter(loop)(coro, context=context)

@@ -14,11 +14,10 @@ response whose body arrives in one message (the usual case) goes out as one
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import enum
 import logging
 import os
-from typing import IO, Any, Protocol
+from typing import IO, Any, NoReturn, Protocol
 
 from narrows.server.http.date import DateHeader
 from narrows.server.http.response import (
@@ -32,7 +31,6 @@ from narrows.server.http.response import (
     encode_trailers,
     error_response,
 )
-from narrows.server.tasks import start_task
 from narrows.types import ASGIApp, Message, Scope
 
 __all__ = ["CycleHost", "Phase", "RequestResponseCycle", "UnexpectedMessage"]
@@ -96,6 +94,12 @@ _EXPECTED = {
 }
 
 
+def _invalid_status(status: object) -> NoReturn:
+    if status is None:
+        raise InvalidResponse('Expected "http.response.start" with a "status", got none')
+    raise InvalidResponse(f"Expected an int HTTP status 100-999, got {status!r}")
+
+
 class RequestResponseCycle:
     __slots__ = (
         "_backlogged",
@@ -105,7 +109,6 @@ class RequestResponseCycle:
         "_framing",
         "_headers",
         "_last_delivered",
-        "_status",
         "_trailer_fields",
         "_trailers",
         "_waiter",
@@ -147,7 +150,6 @@ class RequestResponseCycle:
         self._backlogged = False
         self._last_delivered = False
         self._waiter: asyncio.Future[None] | None = None
-        self._status = 0
         self._headers: Any = ()
         self._trailers = False
         self._trailer_fields: list[tuple[bytes, bytes]] | None = None  # made when needed
@@ -236,11 +238,9 @@ class RequestResponseCycle:
         phase = self.phase
         if phase is _AWAITING_START and mtype == "http.response.start":
             status = message.get("status")
-            if status is None:
-                raise InvalidResponse('Expected "http.response.start" with a "status", got none')
             if type(status) is not int or not 100 <= status <= 999:
-                raise InvalidResponse(f"Expected an int HTTP status 100-999, got {status!r}")
-            self._status = self.status = status
+                _invalid_status(status)
+            self.status = status
             self._headers = message.get("headers", ())
             self._trailers = bool(message.get("trailers", False))
             self.expect_continue = False
@@ -262,7 +262,7 @@ class RequestResponseCycle:
         if self.conn.write_paused and not self.disconnected:
             await self.conn.drain()
 
-    def _unexpected(self, mtype: object) -> None:
+    def _unexpected(self, mtype: object) -> NoReturn:
         expected = _EXPECTED.get(self.phase)
         if expected is None:
             raise UnexpectedMessage(
@@ -275,7 +275,7 @@ class RequestResponseCycle:
         conn = self.conn
         date = conn.date
         data, self._framing, self.keep_alive, self._content_length = encode_head(
-            self._status,
+            self.status,
             self._headers,
             http11=self.http11,
             keep_alive=self.keep_alive,
@@ -369,21 +369,19 @@ class RequestResponseCycle:
 
     # -- running the application --------------------------------------------------------
 
-    def start(
-        self, app: ASGIApp, loop: asyncio.AbstractEventLoop, context: contextvars.Context
-    ) -> asyncio.Task[None]:
-        """Run the application in a Task of its own (started eagerly on 3.12+, see tasks)."""
-        return start_task(loop, self.run(app), context)
-
     async def run(self, app: ASGIApp) -> None:
-        """Run the application to completion and answer whatever it left open."""
+        """Run the application to completion and answer whatever it left open.
+
+        The connection runs this in a Task of its own (``narrows.server.tasks``).
+        """
         application: Any = app  # an ASGI app should return None; whatever it returns is logged
         try:
             result = await application(self.scope, self.receive, self.send)
         except BaseException as exc:
             self._outcome(None, exc)
         else:
-            self._outcome(result, None)
+            if result is not None or self.phase is not _COMPLETE:
+                self._outcome(result, None)
         finally:
             # The application has returned: the server stops waiting for its Task (here
             # rather than in a done callback, which costs a loop callback per request).

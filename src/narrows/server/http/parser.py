@@ -240,21 +240,10 @@ class RequestParser:
         self._body_bytes = 0
         self._chunk_meta = 0
         self._chunk_count = 0
-        self._reset_head()
+        self.on_message_begin()  # the per-message fields, empty
+        self.state = _IDLE
         #: In UPGRADED: the bytes that followed the request head (the new protocol's).
         self.trailing = b""
-
-    def _reset_head(self) -> None:
-        """Per-message fields, ready for the next head (trailers count from zero too)."""
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._head_bytes = self._header_bytes = self._host_count = self._trailer_count = 0
-        self._host = b""
-        self._transfer_encoding: list[bytes] = []
-        self._content_length: bytes | None = None
-        self._upgrade: bytes | None = None
-        self._expect = False
-        self._root_path: bytes | None = None
 
     @property
     def dead(self) -> bool:
@@ -349,8 +338,17 @@ class RequestParser:
     # -- httptools callbacks -----------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        # Per-message fields were reset when the previous head completed (or in __init__).
+        """A request head begins: its per-message fields start empty."""
         self.state = _HEAD
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = self._header_bytes = self._host_count = self._trailer_count = 0
+        self._host = b""
+        self._transfer_encoding: list[bytes] | None = None  # made when one arrives
+        self._content_length: bytes | None = None
+        self._upgrade: bytes | None = None
+        self._expect = False
+        self._root_path: bytes | None = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -417,6 +415,8 @@ class RequestParser:
             self._host_count += 1
             self._host = value
         elif kind == _TRANSFER_ENCODING:
+            if self._transfer_encoding is None:
+                self._transfer_encoding = []
             self._transfer_encoding.append(value)
         elif kind == _CONTENT_LENGTH:
             self._content_length = value
@@ -431,7 +431,7 @@ class RequestParser:
         size = self._header_bytes + _HEADER_OVERHEAD * count
         if size > self._max_head or count > self._max_count:
             self._check_limits(size, count)
-        self._header_bytes = size
+        self._header_bytes = 0  # trailer fields, if any, count from zero
         parser = self._parser
         if self._http11_line:  # the request line of this feed's first message (see feed)
             self._http11_line = False
@@ -439,40 +439,34 @@ class RequestParser:
         else:
             version = parser.get_http_version()
         method = parser.get_method()
+        method_name = _METHOD_NAMES.get(method)
+        url = self._url
         if (
             version != "1.1"
             or self._host_count != 1
             or self._transfer_encoding
-            or method not in _PLAIN_METHODS
+            or method_name is None
             or (self._host != self._valid_host and not self._host_is_valid())
-            or self._url[:1] != b"/"
-            or _HAS_FRAGMENT(self._url)
+            or url[:1] != b"/"
+            or url.find(b"#") >= 0
         ):
             self._check_head(version, method)
-        upgrade = self._upgrade
-        if upgrade is not None and not parser.should_upgrade():
-            upgrade = None
         self._messages += 1
+        keep_alive = parser.should_keep_alive()
+        upgrade = self._upgrade
+        if upgrade is not None:
+            upgrade, keep_alive = self._on_upgrade_header(upgrade, method, keep_alive)
         if self._transfer_encoding:
             self.state = _CHUNKED_BODY
             self._chunk_meta = self._chunk_count = 0
         else:
             self.state = _BODY
-        keep_alive = parser.should_keep_alive()
-        if upgrade is not None and not (
-            upgrade == b"websocket" and method == b"GET" and self._websocket
-        ):
-            # Served as an ordinary request, body included; then the connection closes,
-            # since the client may well have meant the bytes after it for another protocol.
-            self._ignore_upgrade()
-            upgrade = None
-            keep_alive = False
         self._events.append(
             _new_head(
                 RequestHead,
                 (
-                    _METHOD_NAMES.get(method) or method.decode("ascii"),
-                    self._url,
+                    method_name or method.decode("ascii"),
+                    url,
                     version,
                     headers,
                     keep_alive,
@@ -482,7 +476,19 @@ class RequestParser:
                 ),
             )
         )
-        self._reset_head()
+
+    def _on_upgrade_header(
+        self, upgrade: bytes, method: bytes, keep_alive: bool
+    ) -> tuple[bytes | None, bool]:
+        """(upgrade, keep_alive) for a head with an Upgrade header."""
+        if not self._parser.should_upgrade():
+            return None, keep_alive
+        if upgrade == b"websocket" and method == b"GET" and self._websocket:
+            return upgrade, keep_alive
+        # Served as an ordinary request, body included; then the connection closes,
+        # since the client may well have meant the bytes after it for another protocol.
+        self._ignore_upgrade()
+        return None, False
 
     def _ignore_upgrade(self) -> None:
         """An Upgrade narrows does not speak: remember how to read the body llhttp skips."""

@@ -42,6 +42,7 @@ from narrows.server.http.response import error_response
 from narrows.server.http.scope import addresses, decode_root_path, path_parts, peer_name
 from narrows.server.proxy import ProxyHeaders
 from narrows.server.state import ServerState, UpgradeRequest
+from narrows.server.tasks import task_starter
 from narrows.server.websocket.protocol import WebSocketProtocol
 from narrows.types import Address, Receive, Scope, Send
 
@@ -102,6 +103,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.server_line = ctx.server_line
         self.body_buffer_limit = config.request_body_buffer
         self.tasks = ctx.state.tasks
+        self._start_task = task_starter(self.loop)
         self.transport: asyncio.Transport | None = None
         self.parser = RequestParser(
             max_header_size=config.max_header_size,
@@ -287,7 +289,7 @@ class HTTPProtocol(asyncio.Protocol):
             self._timeout_timer = self.loop.call_later(self._http_timeout, cycle.timed_out)
         # Each request gets a fresh copy of the connection's context: nothing the previous
         # request set leaks in, whichever callback happens to start this one.
-        task = cycle.start(app, self.loop, self._context.copy())
+        task = self._start_task(cycle.run(app), context=self._context.copy())
         if not task.done():  # it suspended (always, on 3.11): track it until it finishes
             cycle.task = task
             state.tasks.add(task)  # until the application returns (RequestResponseCycle.run)

@@ -13,7 +13,7 @@ import enum
 import http
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "CHUNKED",
@@ -93,7 +93,7 @@ def _has_no_body(status: int, method_head: bool) -> bool:
     return method_head or status < 200 or status == 204 or status == 304
 
 
-# Response header names already checked, mapped to what the head writer must notice.
+# What ``encode_head`` must notice about a header (its kind), by lower-cased name.
 _ORDINARY, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _DATE, _SERVER = range(6)
 _KINDS_BY_LOWER_NAME: Final = {
     b"content-length": _CONTENT_LENGTH,
@@ -102,25 +102,45 @@ _KINDS_BY_LOWER_NAME: Final = {
     b"date": _DATE,
     b"server": _SERVER,
 }
-_NAME_KINDS: dict[bytes, int] = {}
-_NAME_CACHE_LIMIT: Final = 4096
-# Header values already found free of CR, LF and NUL: most responses repeat the same few
-# (content types, cache policies, small lengths), and a set lookup costs a tenth of the
-# regex search. Bounded, like the name cache; a value missing from it is simply searched.
-_GOOD_VALUES: set[bytes] = set()
-_GOOD_VALUES_LIMIT: Final = 4096
+#: (line on the wire, kind, detail): detail is the Content-Length value, or for Connection
+#: 1 if it says "close"; else 0.
+_Line = tuple[bytes, int, int]
+# Header pairs already checked, with their line: most responses repeat the same few
+# (content types, cache policies, small lengths), and one dict lookup replaces the checks,
+# the classification and the formatting. Bounded; a pair missing from it is just checked.
+_LINES: dict[tuple[bytes, bytes], _Line] = {}
+_LINES_LIMIT: Final = 4096
 
 
-def _name_kind(name: bytes) -> int:
-    """Check a header name (a token) and classify it; remembered for the next response."""
+def _header_line(item: object) -> _Line:
+    """Check one (name, value) pair from the application and put it in wire form."""
+    pair: Any = item
+    try:
+        name, value = pair
+    except (TypeError, ValueError) as exc:
+        raise InvalidResponse(f"Expected headers as (bytes, bytes) pairs: {exc}") from None
     if not isinstance(name, bytes):
         raise InvalidResponse(f"Expected header name as bytes, got {type(name).__name__}")
     if not _TOKEN(name):
         raise InvalidResponse(f"Invalid response header name {name!r}")
+    try:
+        # One regex search: on CPython 3.11 ``bytes in bytes`` first tries the operand as an
+        # int and formats a TypeError, which costs more than the whole search.
+        bad = _BAD_VALUE(value)
+    except TypeError as exc:
+        raise InvalidResponse(f"Expected headers as (bytes, bytes) pairs: {exc}") from None
+    if bad:
+        raise InvalidResponse(f"Response header {name!r} value contains CR, LF or NUL")
     kind = _KINDS_BY_LOWER_NAME.get(name.lower(), _ORDINARY)
-    if len(_NAME_KINDS) < _NAME_CACHE_LIMIT:
-        _NAME_KINDS[name] = kind
-    return kind
+    detail = 0
+    if kind == _CONTENT_LENGTH:
+        detail = _parse_content_length(bytes(value))
+    elif kind == _CONNECTION:
+        detail = bytes(value).lower().find(b"close") >= 0
+    entry = (b"".join((name, b": ", value, b"\r\n")), kind, detail)
+    if type(item) is tuple and type(name) is type(value) is bytes and len(_LINES) < _LINES_LIMIT:
+        _LINES[item] = entry  # exactly bytes: an equal key is the same line on the wire
+    return entry
 
 
 def encode_head(
@@ -142,36 +162,26 @@ def encode_head(
     """
     parts = [_STATUS_LINES.get((http11, status)) or status_line(http11, status)]
     content_length: int | None = None
-    chunked = has_date = has_server = has_connection = False
+    chunked = False
+    given = 0  # bit set of the kinds among Connection, Date, Server the application gave
     try:
-        for name, value in headers:
-            kind = _NAME_KINDS.get(name)
-            if kind is None:
-                kind = _name_kind(name)
-            if type(value) is not bytes or value not in _GOOD_VALUES:
-                # One regex search: on CPython 3.11 ``bytes in bytes`` first tries the operand
-                # as an int and formats a TypeError, which costs more than the whole search.
-                if _BAD_VALUE(value):
-                    raise InvalidResponse(f"Response header {name!r} value contains CR, LF or NUL")
-                if len(_GOOD_VALUES) < _GOOD_VALUES_LIMIT and type(value) is bytes:  # hashable
-                    _GOOD_VALUES.add(value)
-            parts += (name, b": ", value, b"\r\n")
+        for item in headers:
+            try:
+                entry = _LINES.get(item)
+            except TypeError:  # an unhashable pair (a list): checked every time
+                entry = None
+            line, kind, detail = entry or _header_line(item)
+            parts.append(line)
             if kind:
                 if kind == _CONTENT_LENGTH:
-                    content_length = int(value) if value.isdigit() else _parse_content_length(value)
+                    content_length = detail
                 elif kind == _TRANSFER_ENCODING:
                     chunked = True
-                elif kind == _CONNECTION:
-                    has_connection = True
-                    if value.lower().find(b"close") >= 0:
+                else:  # a line the server would otherwise add
+                    given |= 1 << kind
+                    if kind == _CONNECTION and detail:
                         keep_alive = False
-                elif kind == _DATE:
-                    has_date = True
-                else:
-                    has_server = True
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, InvalidResponse):
-            raise
+    except TypeError as exc:  # ``headers`` is not iterable
         raise InvalidResponse(f"Expected headers as (bytes, bytes) pairs: {exc}") from None
     if (
         body_length is not None
@@ -200,17 +210,32 @@ def encode_head(
             parts.append(b"transfer-encoding: chunked\r\n")
         elif framing is CLOSE:
             keep_alive = False
-    if not has_date:
+    if not given and keep_alive and http11:  # the usual case again
+        parts += (date_line, server_line, b"\r\n")
+    else:
+        _end_head(parts, given, keep_alive, http11, date_line, server_line)
+    return b"".join(parts), framing, keep_alive, content_length
+
+
+def _end_head(
+    parts: list[bytes],
+    given: int,
+    keep_alive: bool,
+    http11: bool,
+    date_line: bytes,
+    server_line: bytes,
+) -> None:
+    """The lines the server adds unless the application gave them, and the blank line."""
+    if not given & 1 << _DATE:
         parts.append(date_line)
-    if not has_server and server_line:
+    if not given & 1 << _SERVER:
         parts.append(server_line)
-    if not has_connection:
+    if not given & 1 << _CONNECTION:
         if not keep_alive:
             parts.append(b"connection: close\r\n")
         elif not http11:
             parts.append(b"connection: keep-alive\r\n")
     parts.append(b"\r\n")
-    return b"".join(parts), framing, keep_alive, content_length
 
 
 def _framing(

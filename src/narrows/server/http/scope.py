@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Final
 from urllib.parse import unquote, unquote_to_bytes
 
 import httptools
@@ -33,10 +34,25 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
     return url.path or b"/", url.query or b""
 
 
+# Request targets already split and decoded: a site serves the same few paths over and
+# over. Bounded in count and in target length (a client may send any number of distinct
+# ones); emptied when full, so it follows what is requested now.
+_PATHS: dict[bytes, tuple[str, bytes, bytes]] = {}
+_PATHS_LIMIT: Final = 1024
+_PATH_LENGTH_LIMIT: Final = 256
+
+
 def path_parts(target: bytes) -> tuple[str, bytes, bytes]:
     """The scope's ``path``, ``raw_path`` and ``query_string`` for a request target."""
-    raw_path, query = split_target(target)
-    return decode_path(raw_path), raw_path, query
+    parts = _PATHS.get(target)
+    if parts is None:
+        raw_path, query = split_target(target)
+        parts = (decode_path(raw_path), raw_path, query)
+        if len(target) <= _PATH_LENGTH_LIMIT:
+            if len(_PATHS) >= _PATHS_LIMIT:
+                _PATHS.clear()
+            _PATHS[target] = parts
+    return parts
 
 
 def decode_path(raw_path: bytes) -> str:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from narrows.server.http import parser as parser_module
 from narrows.server.http.parser import (
     MESSAGE_COMPLETE,
     BodyChunk,
@@ -397,3 +398,60 @@ def test_http_version_one_zero_and_one_one_heads_split_anywhere(feed: Any) -> No
     events, _ = feed(data + b"GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + data)
     heads = [e for e in events if isinstance(e, RequestHead)]
     assert [h.http_version for h in heads] == ["1.1", "1.0", "1.1"]
+
+
+_versioned_requests = st.lists(
+    st.tuples(
+        st.sampled_from([b"GET", b"HEAD", b"DELETE", b"OPTIONS"]),
+        st.sampled_from([b"/", b"/a", b"/HTTP/1.1", b"/x?q=%20HTTP/1.1", b"/HTTP/1.1\\r"]),
+        st.sampled_from([b"1.0", b"1.1"]),
+        st.sampled_from([b"", b"\r\n", b"\r\n\r\n"]),  # empty lines before the request line
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@given(_versioned_requests, st.lists(st.integers(1, 60), max_size=8))
+def test_http_version_read_from_the_data_is_the_one_llhttp_parsed(
+    requests: list[tuple[bytes, bytes, bytes, bytes]], cuts: list[int]
+) -> None:
+    # The version is read from the request line when the head began at the start of a read
+    # (a shortcut past httptools' version formatting): it must agree with the request line
+    # however the bytes are split, with empty lines before it, and for pipelined requests.
+    data = b"".join(
+        empty + method + b" " + target + b" HTTP/" + version + b"\r\nHost: x\r\n"
+        b"Connection: keep-alive\r\n\r\n"
+        for method, target, version, empty in requests
+    )
+    parser = RequestParser()
+    events: list[Event] = []
+    start = 0
+    for cut in [*cuts, len(data)]:
+        events += parser.feed(data[start : start + cut])
+        start += cut
+    events += parser.feed(data[start:])
+    heads = [e for e in events if isinstance(e, RequestHead)]
+    assert not [e for e in events if isinstance(e, ProtocolError)]
+    assert [(h.target, h.http_version) for h in heads] == [
+        (target, version.decode()) for _, target, version, _ in requests
+    ]
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [b"/", b"/a#b", b"/#", b"*", b"http://x/a", b"/a?b=#", b"//a", b"/" + b"a" * 300]
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_targets_remembered_as_plain_are_judged_as_the_checks_do(targets: list[bytes]) -> None:
+    def outcome(target: bytes) -> object:
+        events, _ = feed_whole(b"OPTIONS " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        return normalise(events)
+
+    parser_module._PLAIN_TARGETS.clear()
+    first = [outcome(t) for t in targets]
+    assert [outcome(t) for t in targets] == first  # now partly from the cache

@@ -3,10 +3,13 @@ the fast path of ``encode_head`` frames exactly as ``_framing`` (the full rules)
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from narrows.server.http import response
 from narrows.server.http.response import (
     LENGTH,
     InvalidResponse,
@@ -129,3 +132,41 @@ def test_the_fast_path_frames_as_the_full_rules_do(
     if framing is LENGTH:
         assert length == (content_length if content_length is not None else body_length or 0)
         assert data.lower().count(b"content-length:") == 1
+
+
+_names = st.sampled_from(
+    [b"x-a", b"Content-Type", b"content-length", b"Connection", b"date", b"Server", b"bad name"]
+)
+_values = st.sampled_from([b"1", b"close", b"keep-alive", b" 7 ", b"x\r\ny", b"", b"12"])
+
+
+def _outcome(headers: list[Any], body_length: int | None) -> object:
+    try:
+        return encode_head(
+            200,
+            headers,
+            http11=True,
+            keep_alive=True,
+            method_head=False,
+            body_length=body_length,
+            want_trailers=False,
+            **COMMON,
+        )
+    except InvalidResponse as exc:
+        return ("InvalidResponse", str(exc))
+
+
+@given(
+    st.lists(st.tuples(_names, _values) | st.lists(_values, min_size=2, max_size=2), max_size=5),
+    st.none() | st.integers(0, 20),
+)
+def test_remembered_header_lines_answer_as_the_checks_do(
+    headers: list[Any], body_length: int | None
+) -> None:
+    # The same headers, with the per-process line cache empty, then filled by the first call.
+    headers = [(item[0], item[1]) if isinstance(item, list) else item for item in headers]
+    response._LINES.clear()
+    unchecked = _outcome(headers, body_length)
+    assert _outcome(headers, body_length) == unchecked
+    as_lists = [list(item) for item in headers]  # unhashable pairs: never remembered
+    assert _outcome(as_lists, body_length) == unchecked

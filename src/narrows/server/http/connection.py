@@ -33,8 +33,8 @@ import enum
 from typing import Final
 
 from narrows.server.http.parser import (
+    MESSAGE_COMPLETE,
     BodyChunk,
-    MessageComplete,
     ParserState,
     ProtocolError,
     RequestHead,
@@ -59,6 +59,7 @@ __all__ = [
 
 START, BODY, END, BODY_ERROR, ERROR, HAND_OVER, PAUSE, RESUME, CLOSE = range(9)
 Action = tuple[int, object]
+_END: Final[Action] = (END, None)
 
 #: Bytes parsed at a time when a read holds more (pipelined requests, large bodies).
 SLICE: Final = 4096
@@ -122,9 +123,27 @@ _TRANSITIONS: Final[dict[tuple[ConnectionState, Event], ConnectionState]] = {
 }
 _IDLE, _HEAD, _BUSY, _STALLED, _DRAINING, _UPGRADED, _CLOSED = ConnectionState
 _READING_STATES: Final = frozenset({_IDLE, _HEAD, _BUSY})
-assert _TRANSITIONS[_IDLE, _E.REQUEST] is _TRANSITIONS[_HEAD, _E.REQUEST] is _BUSY
+# Transitions taken for every request, read from the table once: a request starts from
+# IDLE or HEAD (one state either way), and its response completes from BUSY.
+_ON_REQUEST_STATE: Final = _TRANSITIONS[_IDLE, _E.REQUEST]
+assert _TRANSITIONS[_HEAD, _E.REQUEST] is _ON_REQUEST_STATE
+_DONE_IDLE_STATE: Final = _TRANSITIONS[_BUSY, _E.DONE_IDLE]
+_DONE_HEAD_STATE: Final = _TRANSITIONS[_BUSY, _E.DONE_HEAD]
 _PARSER_HEAD = ParserState.HEAD
 _PARSER_UPGRADED = ParserState.UPGRADED
+# Members as module constants: on Python 3.11 ``Event.X`` goes through EnumType.__getattr__.
+(
+    _ON_HEAD_BYTES,
+    _ON_REQUEST,
+    _ON_DONE_IDLE,
+    _ON_DONE_HEAD,
+    _ON_DONE_NEXT,
+    _ON_DONE_STALLED,
+    _ON_RESUMED,
+    _ON_HAND_OVER,
+    _ON_CLOSE,
+    _ON_SHUTDOWN,
+) = Event
 
 
 class _Waiting:
@@ -184,12 +203,16 @@ class HTTPConnection:
             return actions
         if self._waiting:
             if self._write_paused:
-                self._go(_E.DONE_STALLED)
+                self._go(_ON_DONE_STALLED)
             else:
-                self._go(_E.DONE_NEXT)
+                self._go(_ON_DONE_NEXT)
                 self._start_waiting()
         else:
-            self._go(_E.DONE_HEAD if self.parser.state is _PARSER_HEAD else _E.DONE_IDLE)
+            next_head = self.parser.state is _PARSER_HEAD
+            if self.state is _BUSY:  # the usual case, its transitions read from the table once
+                self.state = _DONE_HEAD_STATE if next_head else _DONE_IDLE_STATE
+            else:
+                self._go(_ON_DONE_HEAD if next_head else _ON_DONE_IDLE)  # InvalidTransition
             if self._unparsed:
                 self._parse()
         if not self.reading:
@@ -206,7 +229,7 @@ class HTTPConnection:
         actions = self._actions = []
         self._write_paused = False
         if self.state is _STALLED:
-            self._go(_E.RESUMED)
+            self._go(_ON_RESUMED)
             self._start_waiting()
         self._sync_reading()
         return actions
@@ -237,7 +260,7 @@ class HTTPConnection:
         actions = self._actions = []
         if self.state in _ANY_OPEN:
             self._waiting.clear()
-            self._go(_E.SHUTDOWN)
+            self._go(_ON_SHUTDOWN)
             if self.state is _CLOSED:
                 actions.append((CLOSE, None))
         return actions
@@ -245,7 +268,7 @@ class HTTPConnection:
     def close(self) -> None:
         """The I/O layer closes the connection (a timer, a forced close)."""
         if self.state is not _UPGRADED:
-            self._go(_E.CLOSE)
+            self._go(_ON_CLOSE)
         self._waiting.clear()
 
     def connection_lost(self) -> None:
@@ -257,46 +280,41 @@ class HTTPConnection:
 
     def _parse(self) -> None:
         parser = self.parser
-        while self._unparsed and not self._waiting and self.state in _READING_STATES:
+        actions = self._actions
+        waiting = self._waiting
+        while self._unparsed and not waiting and self.state in _READING_STATES:
             data = self._unparsed
             if len(data) > SLICE:
                 data, self._unparsed = data[:SLICE], data[SLICE:]
             else:
                 self._unparsed = b""
             for event in parser.feed(data):
-                kind = type(event)
-                if kind is RequestHead:
-                    self._on_head(event)  # type: ignore[arg-type]
-                elif kind is BodyChunk:
-                    self._deliver((BODY, event.data))  # type: ignore[union-attr]
-                elif kind is MessageComplete:
-                    self._on_message_complete()
+                if event is MESSAGE_COMPLETE:
+                    if waiting:
+                        waiting[-1].events.append(_END)
+                    elif self.state is _BUSY and not self._in_flight_complete:
+                        self._in_flight_complete = True
+                        actions.append(_END)
+                elif type(event) is RequestHead:
+                    head = event
+                    if self.state is _IDLE or self.state is _HEAD:
+                        if head.upgrade is not None:
+                            self._upgrade_head = head  # handed over once the parser stops
+                        else:
+                            self.state = _ON_REQUEST_STATE
+                            self._in_flight_complete = False
+                            actions.append((START, head))
+                    elif self.state is _BUSY:
+                        waiting.append(_Waiting(head))
+                    # DRAINING: no new requests on this connection
+                elif type(event) is BodyChunk:
+                    self._deliver((BODY, event.data))
                 else:
                     self._on_error(event)  # type: ignore[arg-type]
             if parser.state is _PARSER_UPGRADED:
                 self._on_upgrade_stop()
         if self.state is _IDLE and parser.state is _PARSER_HEAD:
-            self._go(_E.HEAD_BYTES)
-
-    def _on_head(self, head: RequestHead) -> None:
-        if self.state is _IDLE or self.state is _HEAD:
-            if head.upgrade is not None:
-                self._upgrade_head = head  # handed over once the parser stops
-                return
-            self.state = _BUSY  # _TRANSITIONS[IDLE or HEAD, REQUEST], without a call
-            self._in_flight_complete = False
-            self._actions.append((START, head))
-        elif self.state is _BUSY:
-            self._waiting.append(_Waiting(head))
-        # DRAINING: no new requests on this connection
-
-    def _on_message_complete(self) -> None:
-        waiting = self._waiting
-        if waiting:
-            waiting[-1].events.append((END, None))
-        elif self.state is _BUSY and not self._in_flight_complete:
-            self._in_flight_complete = True
-            self._actions.append((END, None))
+            self._go(_ON_HEAD_BYTES)
 
     def _deliver(self, action: Action) -> None:
         waiting = self._waiting
@@ -348,7 +366,7 @@ class HTTPConnection:
             self._parse()
 
     def _hand_over(self, head: RequestHead) -> None:
-        self._go(_E.HAND_OVER)
+        self._go(_ON_HAND_OVER)
         self._waiting.clear()
         self._actions.append((HAND_OVER, (head, self.parser.trailing)))
 
@@ -366,11 +384,11 @@ class HTTPConnection:
 
     def _error(self, error: ProtocolError) -> None:
         self._actions.append((ERROR, error))
-        self._go(_E.CLOSE)
+        self._go(_ON_CLOSE)
 
     def _close(self) -> None:
         if self.state is not _CLOSED:
-            self._go(_E.CLOSE)
+            self._go(_ON_CLOSE)
             self._actions.append((CLOSE, None))
 
     def _go(self, event: Event) -> None:

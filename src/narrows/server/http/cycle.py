@@ -132,11 +132,13 @@ class RequestResponseCycle:
         scope: Scope,
         keep_alive: bool,
         expect_continue: bool,
+        http11: bool,
+        method_head: bool,
     ) -> None:
         self.conn = conn
         self.scope = scope
-        self.http11 = scope["http_version"] == "1.1"
-        self.method_head = scope["method"] == "HEAD"
+        self.http11 = http11
+        self.method_head = method_head
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
         self.phase = _AWAITING_START
@@ -145,7 +147,7 @@ class RequestResponseCycle:
         self.task: asyncio.Task[None] | None = None
         self.status = 0
         self.bytes_sent = 0
-        self._body: list[bytes] = []
+        self._body: list[bytes] | None = None  # made when body bytes arrive
         self._body_size = 0
         self._backlogged = False
         self._last_delivered = False
@@ -159,7 +161,10 @@ class RequestResponseCycle:
     # -- fed by the connection ------------------------------------------------------------
 
     def feed_body(self, data: bytes) -> None:
-        self._body.append(data)
+        if self._body is None:
+            self._body = [data]
+        else:
+            self._body.append(data)
         self._body_size += len(data)
         if self._body_size >= self.conn.body_buffer_limit and not self._backlogged:
             self._backlogged = True
@@ -181,8 +186,10 @@ class RequestResponseCycle:
 
     def _take_body(self) -> bytes:
         body = self._body
+        if body is None:
+            return b""
         data = body[0] if len(body) == 1 else b"".join(body)
-        body.clear()
+        self._body = None
         self._body_size = 0
         if self._backlogged:
             self._backlogged = False
@@ -289,20 +296,16 @@ class RequestResponseCycle:
         return data
 
     def _send_body(self, body: bytes, more: bool) -> None:
-        if self.phase is _START_RECEIVED:  # the head goes out with the first body bytes
-            prefix = self._write_head(None if more else len(body))
-            framing = self._framing
-        else:
-            prefix = b""
-            framing = self._framing
+        size = len(body)
+        # The head goes out with the first body bytes.
+        prefix = self._write_head(None if more else size) if self.phase is _START_RECEIVED else b""
+        framing = self._framing
         if framing is LENGTH:  # the usual case first
-            content_length = self._content_length
-            assert content_length is not None
-            if self.bytes_sent + len(body) > content_length:
+            if self.bytes_sent + size > (self._content_length or 0):
                 if prefix:  # nothing was written yet: a clean 500 is still possible
                     self.phase = _START_RECEIVED
                 raise InvalidResponse(
-                    f"Response body longer than its Content-Length ({content_length} bytes)"
+                    f"Response body longer than its Content-Length ({self._content_length} bytes)"
                 )
             data = body
         elif framing is CHUNKED:
@@ -313,9 +316,11 @@ class RequestResponseCycle:
             data = b""
         else:  # CLOSE: the body as it comes, ended by closing the connection
             data = body
-        self.bytes_sent += len(body)
-        if prefix or data:
-            self.conn.write(prefix + data if prefix else data)
+        self.bytes_sent += size
+        if prefix:
+            self.conn.write(prefix + data)
+        elif data:
+            self.conn.write(data)
         if not more:
             if self._trailers:
                 self.phase = _AWAITING_TRAILERS

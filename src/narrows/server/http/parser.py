@@ -181,6 +181,24 @@ _MAX_CHUNK_META: Final = 16 * 1024
 _PARSER_ERRORS: Final = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 
 
+# Request targets already found in origin form without a fragment (what nearly every
+# request sends): a set lookup instead of the checks. Bounded like scope's path cache.
+_PLAIN_TARGETS: set[bytes] = set()
+_PLAIN_TARGETS_LIMIT: Final = 1024
+_PLAIN_TARGET_LENGTH_LIMIT: Final = 256
+
+
+def _is_plain_target(url: bytes) -> bool:
+    """Whether ``url`` is in origin form ("/...") without a "#"; remembered if so."""
+    if url[:1] != b"/" or url.find(b"#") >= 0:
+        return False
+    if len(url) <= _PLAIN_TARGET_LENGTH_LIMIT:
+        if len(_PLAIN_TARGETS) >= _PLAIN_TARGETS_LIMIT:
+            _PLAIN_TARGETS.clear()
+        _PLAIN_TARGETS.add(url)
+    return True
+
+
 class RequestParser:
     """Feed bytes with ``feed``; read events from its return value."""
 
@@ -191,12 +209,12 @@ class RequestParser:
         "_content_length",
         "_events",
         "_expect",
+        "_first_data",
         "_head_bytes",
         "_header_bytes",
         "_headers",
         "_host",
         "_host_count",
-        "_http11_line",
         "_ignored_upgrade",
         "_max_count",
         "_max_head",
@@ -230,8 +248,8 @@ class RequestParser:
         self._websocket = websocket  # whether "Upgrade: websocket" stops the parser
         self._events: list[Event] = []
         self.state = _IDLE
-        #: The message beginning at the start of this feed has an " HTTP/1.1" request line.
-        self._http11_line = False
+        #: The data the message in progress began with, until its head is complete.
+        self._first_data: bytes | None = None
         #: The framing head an ignored Upgrade's body is read with, once llhttp stops.
         self._ignored_upgrade: bytes | None = None
         # Chunked-body accounting (see ``_MAX_CHUNK_META``); ``_messages`` counts request
@@ -265,12 +283,9 @@ class RequestParser:
             return []
         events = self._events = []
         if self.state is _IDLE:
-            # httptools formats the version string on every ``get_http_version()`` call,
-            # which costs more than llhttp's whole parse of a small request. At a message
-            # boundary this data starts with the next request line, so a line that ends in
-            # " HTTP/1.1" answers for that request (llhttp refuses the head otherwise).
-            eol = data.find(b"\r\n")
-            self._http11_line = eol > 9 and data.startswith(b" HTTP/1.1", eol - 9)
+            # At a message boundary, the next message begins this data (after any empty
+            # lines): ``on_headers_complete`` looks for its version here.
+            self._first_data = data
         if len(data) <= _MAX_CHUNK_META:
             if self.state is _CHUNKED_BODY:
                 self._feed(data)
@@ -433,22 +448,17 @@ class RequestParser:
             self._check_limits(size, count)
         self._header_bytes = 0  # trailer fields, if any, count from zero
         parser = self._parser
-        if self._http11_line:  # the request line of this feed's first message (see feed)
-            self._http11_line = False
-            version = "1.1"
-        else:
-            version = parser.get_http_version()
         method = parser.get_method()
-        method_name = _METHOD_NAMES.get(method)
         url = self._url
+        version = self._http_version(method, url)
+        method_name = _METHOD_NAMES.get(method)
         if (
             version != "1.1"
             or self._host_count != 1
             or self._transfer_encoding
             or method_name is None
             or (self._host != self._valid_host and not self._host_is_valid())
-            or url[:1] != b"/"
-            or url.find(b"#") >= 0
+            or (url not in _PLAIN_TARGETS and not _is_plain_target(url))
         ):
             self._check_head(version, method)
         self._messages += 1
@@ -476,6 +486,23 @@ class RequestParser:
                 ),
             )
         )
+
+    def _http_version(self, method: bytes, url: bytes) -> str:
+        """The request's HTTP version ("1.1", "1.0", ...), read from the data if it can be.
+
+        httptools formats the version string on every ``get_http_version()`` call, which
+        costs more than llhttp's whole parse of a small request. A head that began at the
+        start of a feed has its version right after "METHOD SP target": unless the data
+        began with empty lines, then that slice is no version at all.
+        """
+        first = self._first_data
+        if first is not None:
+            self._first_data = None
+            at = len(method) + len(url) + 1
+            if first[at : at + 10] == b" HTTP/1.1\r":
+                return "1.1"
+        version: str = self._parser.get_http_version()
+        return version
 
     def _on_upgrade_header(
         self, upgrade: bytes, method: bytes, keep_alive: bool
@@ -574,10 +601,10 @@ class RequestParser:
         """Put the fresh llhttp parser where the skipped body begins: after a head that
         frames a body the same way. What that head produces is not this request's."""
         events, self._events = self._events, []
-        messages, http11_line = self._messages, self._http11_line
+        messages = self._messages
         self._parser.feed_data(b"POST / HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n")
         self._events = events
-        self._messages, self._http11_line = messages, http11_line
+        self._messages = messages
 
     def _fail(self, status: int, reason: str) -> None:
         self.state = _FAILED

@@ -39,10 +39,10 @@ from narrows.server.http.cycle import RequestResponseCycle
 from narrows.server.http.date import DateHeader
 from narrows.server.http.parser import ParserState, ProtocolError, RequestHead, RequestParser
 from narrows.server.http.response import error_response
-from narrows.server.http.scope import addresses, decode_root_path, path_parts, peer_name
+from narrows.server.http.scope import _PATHS, addresses, decode_root_path, path_parts, peer_name
 from narrows.server.proxy import ProxyHeaders
 from narrows.server.state import ServerState, UpgradeRequest
-from narrows.server.tasks import task_starter
+from narrows.server.tasks import EAGER, task_starter
 from narrows.server.websocket.protocol import WebSocketProtocol
 from narrows.types import Address, Receive, Scope, Send
 
@@ -226,14 +226,14 @@ class HTTPProtocol(asyncio.Protocol):
         for kind, value in actions:
             if kind == START:
                 started = self._start(value)  # type: ignore[arg-type]
-            elif kind == BODY:
-                self._on_body(value)  # type: ignore[arg-type]
             elif kind == END:
                 if self._body_timer is not None:
                     self._body_timer.cancel()
                     self._body_timer = None
                 if self._cycle is not None:
                     self._cycle.message_complete()
+            elif kind == BODY:
+                self._on_body(value)  # type: ignore[arg-type]
             elif kind == PAUSE:
                 self._set_reading(False)
             elif kind == RESUME:
@@ -257,7 +257,9 @@ class HTTPProtocol(asyncio.Protocol):
         scope = self._scope_template.copy()
         scope["http_version"] = http_version
         scope["method"] = method
-        scope["path"], scope["raw_path"], scope["query_string"] = path_parts(target)
+        scope["path"], scope["raw_path"], scope["query_string"] = _PATHS.get(target) or path_parts(
+            target
+        )
         scope["headers"] = headers
         scope["state"] = self._lifespan_state.copy()
         if root is not None and self._peer_is_trusted():
@@ -266,7 +268,9 @@ class HTTPProtocol(asyncio.Protocol):
             scope["client"], scope["scheme"] = self.ctx.proxy.resolve(
                 headers, self.client, self.scheme, peer_trusted=True
             )
-        self._cycle = cycle = RequestResponseCycle(self, scope, keep_alive, expect_continue)
+        self._cycle = cycle = RequestResponseCycle(
+            self, scope, keep_alive, expect_continue, http_version == "1.1", method == "HEAD"
+        )
         return cycle
 
     def _run(self, cycle: RequestResponseCycle) -> None:
@@ -290,7 +294,7 @@ class HTTPProtocol(asyncio.Protocol):
         # Each request gets a fresh copy of the connection's context: nothing the previous
         # request set leaks in, whichever callback happens to start this one.
         task = self._start_task(cycle.run(app), context=self._context.copy())
-        if not task.done():  # it suspended (always, on 3.11): track it until it finishes
+        if not EAGER or not task.done():  # it suspended: track it until it finishes
             cycle.task = task
             state.tasks.add(task)  # until the application returns (RequestResponseCycle.run)
 

@@ -36,7 +36,8 @@ LAST_CHUNK: Final = b"0\r\n\r\n"
 
 _BAD_VALUE = re.compile(rb"[\x00\r\n]").search
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
-_STATUS_LINES: dict[tuple[bool, int], bytes] = {}
+_STATUS_LINES_11: dict[int, bytes] = {}
+_STATUS_LINES_10: dict[int, bytes] = {}
 
 
 class InvalidResponse(ValueError):
@@ -76,16 +77,15 @@ def _content_length_line(length: int) -> bytes:
 
 def status_line(http11: bool, status: int) -> bytes:
     """b"HTTP/1.1 200 OK\\r\\n", built once per version and status."""
-    key = (http11, status)
-    line = _STATUS_LINES.get(key)
+    lines = _STATUS_LINES_11 if http11 else _STATUS_LINES_10
+    line = lines.get(status)
     if line is None:
         try:
             phrase = http.HTTPStatus(status).phrase
         except ValueError:
             phrase = ""
         version = b"HTTP/1.1 " if http11 else b"HTTP/1.0 "
-        line = version + f"{status} {phrase}".rstrip().encode("ascii") + b"\r\n"
-        _STATUS_LINES[key] = line
+        line = lines[status] = version + f"{status} {phrase}".rstrip().encode("ascii") + b"\r\n"
     return line
 
 
@@ -93,8 +93,8 @@ def _has_no_body(status: int, method_head: bool) -> bool:
     return method_head or status < 200 or status == 204 or status == 304
 
 
-# What ``encode_head`` must notice about a header (its kind), by lower-cased name.
-_ORDINARY, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _DATE, _SERVER = range(6)
+# What ``encode_head`` must notice about a header (its kind, a bit), by lower-cased name.
+_ORDINARY, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _DATE, _SERVER = 0, 1, 2, 4, 8, 16
 _KINDS_BY_LOWER_NAME: Final = {
     b"content-length": _CONTENT_LENGTH,
     b"transfer-encoding": _TRANSFER_ENCODING,
@@ -102,6 +102,8 @@ _KINDS_BY_LOWER_NAME: Final = {
     b"date": _DATE,
     b"server": _SERVER,
 }
+#: Kinds of the lines the server adds itself when the application gives none.
+_SERVER_ADDED: Final = _CONNECTION | _DATE | _SERVER
 #: (line on the wire, kind, detail): detail is the Content-Length value, or for Connection
 #: 1 if it says "close"; else 0.
 _Line = tuple[bytes, int, int]
@@ -160,10 +162,10 @@ def encode_head(
     ``body_length`` is the whole body's size when the application sent it in one message
     (then a Content-Length is added unless it gave one), or None while it streams.
     """
-    parts = [_STATUS_LINES.get((http11, status)) or status_line(http11, status)]
+    first = (_STATUS_LINES_11 if http11 else _STATUS_LINES_10).get(status)
+    parts = [first or status_line(http11, status)]
     content_length: int | None = None
-    chunked = False
-    given = 0  # bit set of the kinds among Connection, Date, Server the application gave
+    given = 0  # the kinds of the headers the application gave, or-ed
     try:
         for item in headers:
             try:
@@ -173,20 +175,17 @@ def encode_head(
             line, kind, detail = entry or _header_line(item)
             parts.append(line)
             if kind:
+                given |= kind
                 if kind == _CONTENT_LENGTH:
                     content_length = detail
-                elif kind == _TRANSFER_ENCODING:
-                    chunked = True
-                else:  # a line the server would otherwise add
-                    given |= 1 << kind
-                    if kind == _CONNECTION and detail:
-                        keep_alive = False
+                elif detail:  # Connection: close
+                    keep_alive = False
     except TypeError as exc:  # ``headers`` is not iterable
         raise InvalidResponse(f"Expected headers as (bytes, bytes) pairs: {exc}") from None
     if (
         body_length is not None
         and (content_length is None or content_length == body_length)
-        and not chunked
+        and not given & _TRANSFER_ENCODING
         and not method_head
         and not want_trailers
         and status >= 200
@@ -200,21 +199,41 @@ def encode_head(
                 _CONTENT_LENGTH_LINES.get(body_length) or _content_length_line(body_length)
             )
     else:
-        framing = _framing(
-            status, method_head, http11, chunked, content_length, body_length, want_trailers
-        )
-        if framing is LENGTH and content_length is None:
-            content_length = body_length
-            parts.append(b"content-length: %d\r\n" % (body_length or 0))
-        elif framing is CHUNKED and not chunked:
-            parts.append(b"transfer-encoding: chunked\r\n")
-        elif framing is CLOSE:
-            keep_alive = False
-    if not given and keep_alive and http11:  # the usual case again
-        parts += (date_line, server_line, b"\r\n")
-    else:
+        framing, content_length, keep_alive = _frame(
+            parts, status, given, keep_alive, method_head, http11, content_length, body_length,
+            want_trailers,
+        )  # fmt: skip
+    if given & _SERVER_ADDED or not keep_alive or not http11:
         _end_head(parts, given, keep_alive, http11, date_line, server_line)
+    else:  # the usual case again
+        parts += (date_line, server_line, b"\r\n")
     return b"".join(parts), framing, keep_alive, content_length
+
+
+def _frame(
+    parts: list[bytes],
+    status: int,
+    given: int,
+    keep_alive: bool,
+    method_head: bool,
+    http11: bool,
+    content_length: int | None,
+    body_length: int | None,
+    want_trailers: bool,
+) -> tuple[Framing, int | None, bool]:
+    """(framing, content length, keep-alive) by the full rules, adding the framing line."""
+    chunked = bool(given & _TRANSFER_ENCODING)
+    framing = _framing(
+        status, method_head, http11, chunked, content_length, body_length, want_trailers
+    )
+    if framing is LENGTH and content_length is None:
+        content_length = body_length
+        parts.append(b"content-length: %d\r\n" % (body_length or 0))
+    elif framing is CHUNKED and not chunked:
+        parts.append(b"transfer-encoding: chunked\r\n")
+    elif framing is CLOSE:
+        keep_alive = False
+    return framing, content_length, keep_alive
 
 
 def _end_head(
@@ -226,11 +245,11 @@ def _end_head(
     server_line: bytes,
 ) -> None:
     """The lines the server adds unless the application gave them, and the blank line."""
-    if not given & 1 << _DATE:
+    if not given & _DATE:
         parts.append(date_line)
-    if not given & 1 << _SERVER:
+    if not given & _SERVER:
         parts.append(server_line)
-    if not given & 1 << _CONNECTION:
+    if not given & _CONNECTION:
         if not keep_alive:
             parts.append(b"connection: close\r\n")
         elif not http11:

@@ -162,6 +162,10 @@ class Server:
         # instead of the connection being closed without an answer (rolling restarts).
         if state.connections and not self.force_exit:
             await asyncio.sleep(FRESH_CONNECTION_GRACE)
+            # Woken by a timer, this runs before the loop next polls its sockets: yield once
+            # so that bytes which arrived meanwhile (a process just descheduled for longer
+            # than the grace) are read before any connection is judged idle.
+            await asyncio.sleep(0)
         for connection in list(state.connections):
             connection.shutdown()
         loop = asyncio.get_running_loop()

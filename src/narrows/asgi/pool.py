@@ -3,7 +3,7 @@
 Like gunicorn's gthread worker: a fixed number of threads, each keeping its own database
 connections from request to request (Django's connections are per thread), and requests
 waiting their turn in a queue when every thread is busy, while the event loop goes on
-serving WebSockets. Unlike it, only two jobs compute at once unless running ones are
+serving WebSockets. Unlike it, one job computes at a time unless running ones are
 waiting (see :class:`ThreadPool`): threads overlap waits, not computation.
 
 Written here rather than taken from ``concurrent.futures.ThreadPoolExecutor`` because its
@@ -43,11 +43,15 @@ __all__ = ["DEFAULT_THREADS", "ThreadPool", "get_pool", "run_in_pool", "thread_c
 T = TypeVar("T")
 
 #: Threads per process when nothing says otherwise: enough to overlap database and
-#: network waits. Only two compute at once (see ThreadPool), so more threads do not cost
+#: network waits. One computes at a time (see ThreadPool), so more threads do not cost
 #: CPU on CPU-bound pages; each may hold a database connection.
 DEFAULT_THREADS = 8
 
 _Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+#: A running job whose thread used less than this share of a CPU since it started is
+#: waiting (database, network, sleep), not computing.
+WAITING_SHARE = 0.25
 
 
 def _positive(value: object, source: str) -> int:
@@ -74,55 +78,118 @@ def thread_count() -> int:
     return DEFAULT_THREADS
 
 
-class ThreadPool(Executor):
-    """``size`` daemon threads taking jobs from one FIFO queue, ``floor`` of them at once
-    unless the running ones wait.
+def _thread_clock() -> int | None:
+    """The calling thread's CPU-time clock, readable from other threads (None if the
+    platform has none: then a job's age alone says when it stops counting as computing)."""
+    try:
+        return time.pthread_getcpuclockid(threading.get_ident())
+    except (AttributeError, OSError):
+        return None
 
-    Python runs one thread at a time (the GIL), so a second thread computing beside the
-    first only adds GIL hand-offs, each a context switch: on a CPU-bound page, four busy
-    threads cost a third more CPU per request than one. Threads pay off while a view waits
-    (database, network, sleep). So at most ``floor`` jobs start at once, and each running
-    job that has been running for ``stall`` seconds (taken to be waiting) lets one more
-    start, up to ``size``: a pool of 8 behaves like 2 threads for fast pages and like 8 for
-    views that wait.
+
+class _Worker:
+    """One pool thread: parked on ``wake`` while idle, handed a job through ``job``."""
+
+    __slots__ = ("clock", "cpu_started", "job", "started", "wake")
+
+    def __init__(self) -> None:
+        self.wake = threading.Lock()
+        self.wake.acquire()  # held: acquiring it again parks the thread until released
+        self.job: _Job | None = None
+        self.clock: int | None = None
+        self.started = 0.0  # monotonic time the running job started
+        self.cpu_started = 0.0  # the thread's CPU time then
+
+    def cpu(self) -> float:
+        return 0.0 if self.clock is None else time.clock_gettime(self.clock)
+
+
+class ThreadPool(Executor):
+    """``size`` daemon threads taking jobs in FIFO order, ``floor`` (1) computing at once.
+
+    Python runs one thread at a time (the GIL), and every time a thread releases it (a
+    system call, an SQLite step, each ``os.urandom`` of Django's CSRF token) a thread
+    waiting for it takes it: two computing threads hand it back and forth dozens of times
+    per request, each hand-off a context switch. Threads pay off only while a view waits.
+    So a job holds one of ``floor`` compute slots until it has run ``stall`` seconds
+    using less than :data:`WAITING_SHARE` of a CPU (it waits: another job may start), or
+    has used ``long`` seconds of CPU (a long job must not hold up short ones); up to
+    ``size`` jobs run at once. Where threads have no CPU clock, a job frees its slot
+    once it has run ``long`` seconds.
+
+    Hand-offs are exact: a job goes to the most recently idle thread (its caches and its
+    database connection are the warmest), a thread that finishes a job takes the next one
+    itself, and an idle thread is woken only to run a job or, while jobs wait for a slot,
+    one of them re-checks the running jobs every ``stall`` seconds.
     """
 
     def __init__(
-        self, size: int, name: str = "narrows-django", *, floor: int = 2, stall: float = 0.005
+        self,
+        size: int,
+        name: str = "narrows-django",
+        *,
+        floor: int = 1,
+        stall: float = 0.005,
+        long: float = 0.02,
     ) -> None:
         self.size = size
         self.floor = max(1, min(floor, size))
         self.stall = stall
+        self.long = long
         self._name = name
+        self._lock = threading.Lock()
         self._jobs: collections.deque[_Job] = collections.deque()
-        self._cond = threading.Condition(threading.Lock())
-        #: start time (monotonic) of each running job, by thread
-        self._running: dict[int, float] = {}
-        self._watching = False  # one idle thread re-checks for stalled jobs while work waits
+        self._idle: list[_Worker] = []  # parked, most recently parked last
+        self._running: set[_Worker] = set()
+        self._watcher: _Worker | None = None  # the idle one re-checking while jobs wait
         self._threads: list[threading.Thread] = []
         self._shutdown = False
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         future: Future[T] = Future()
-        with self._cond:
+        with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new work after the thread pool was shut down")
             if len(self._threads) < self.size:
                 self._start_threads()
             self._jobs.append((future, fn, args, kwargs))
-            if self._may_start(time.monotonic()) or not self._watching:
-                self._cond.notify()  # a thread to run it, or to watch for stalls
+            if self._idle and self._may_start(time.monotonic()):
+                worker = self._idle.pop()
+                worker.job = self._start(worker)
+                worker.wake.release()
+            self._watch()
         return future
 
+    def _watch(self) -> None:
+        """Under the lock: while jobs wait for a slot, make sure an idle thread watches."""
+        if self._jobs and self._watcher is None and self._idle:
+            self._watcher = worker = self._idle.pop(0)  # the coldest
+            worker.wake.release()  # no job: it wakes to watch
+
     def _may_start(self, now: float) -> bool:
-        """Under the lock: may one more job start now?"""
-        running = len(self._running)
-        if running < self.floor:
-            return True
-        if running >= self.size:
-            return False
-        waiting = sum(1 for started in self._running.values() if now - started >= self.stall)
-        return running < self.floor + waiting
+        """Under the lock: does a compute slot stay free for one more job?"""
+        computing = 0
+        for worker in self._running:
+            elapsed = now - worker.started
+            if elapsed >= self.stall:
+                if worker.clock is None:
+                    if elapsed >= self.long:
+                        continue
+                else:
+                    used = worker.cpu() - worker.cpu_started
+                    if used < WAITING_SHARE * elapsed or used >= self.long:
+                        continue  # waiting, or long: its slot is free
+            computing += 1
+            if computing >= self.floor:
+                return False
+        return True
+
+    def _start(self, worker: _Worker) -> _Job:
+        """Under the lock: the next job, now running on ``worker``."""
+        worker.started = time.monotonic()
+        worker.cpu_started = worker.cpu()
+        self._running.add(worker)
+        return self._jobs.popleft()
 
     def _start_threads(self) -> None:
         # All at once on first use: an idle thread costs a little memory.
@@ -133,34 +200,11 @@ class ThreadPool(Executor):
             thread.start()
             self._threads.append(thread)
 
-    def _next(self, me: int) -> _Job | None:
-        """Wait for a job this thread may start; None when the pool shuts down."""
-        cond = self._cond
-        with cond:
-            while True:
-                if self._shutdown and not self._jobs:
-                    return None
-                now = time.monotonic()
-                if self._jobs and self._may_start(now):
-                    self._running[me] = now
-                    job = self._jobs.popleft()
-                    if self._jobs and (self._may_start(now) or not self._watching):
-                        cond.notify()  # another may start too, or watch for stalls
-                    return job
-                if self._jobs and not self._watching:
-                    # Work is waiting behind running jobs: look again when one may stall.
-                    self._watching = True
-                    cond.wait(self.stall)
-                    self._watching = False
-                else:
-                    cond.wait()
-
     def _work(self) -> None:
-        me = threading.get_ident()
-        while True:
-            job = self._next(me)
-            if job is None:
-                return
+        worker = _Worker()
+        worker.clock = _thread_clock()
+        job = self._next(worker, finished=False)
+        while job is not None:
             future, fn, args, kwargs = job
             if future.set_running_or_notify_cancel():
                 try:
@@ -171,19 +215,78 @@ class ThreadPool(Executor):
             # Drop the references now, not when the next job arrives: a response or request
             # kept alive by an idle thread would hold its files and memory.
             del job, future, fn, args, kwargs
-            with self._cond:
-                del self._running[me]
-                if self._jobs:
-                    self._cond.notify()
+            job = self._next(worker, finished=True)
+
+    def _next(self, worker: _Worker, *, finished: bool) -> _Job | None:
+        """The next job for ``worker``, parking it as long as needed; None at shutdown."""
+        warm = finished  # it just ran a job: first in line for the next one
+        with self._lock:
+            if finished:
+                self._running.discard(worker)
+            while True:
+                if not self._jobs and self._watcher is worker:
+                    self._watcher = None  # nothing waits: stop watching
+                if self._jobs and self._may_start(time.monotonic()):
+                    if self._watcher is worker:
+                        self._watcher = None
+                    started = self._start(worker)
+                    self._watch()
+                    return started
+                if self._shutdown:
+                    return None
+                if self._jobs and self._watcher is None:
+                    self._watcher = worker
+                handed = self._park(worker, warm)
+                if handed is not None:
+                    return handed
+                warm = False
+
+    def _park(self, worker: _Worker, warm: bool) -> _Job | None:
+        """Under the lock: park ``worker`` until a job is handed to it (returned), or it is
+        woken to watch, or its watch times out (None).
+
+        Invariant: a worker in ``_idle`` is parked (or about to be) and nobody has released
+        its ``wake`` yet; whoever pops it from ``_idle`` releases it, exactly once."""
+        watching = self._watcher is worker
+        if warm and not watching:
+            self._idle.append(worker)
+        else:  # a watcher or a thread that has not run lately: the last one to get a job
+            self._idle.insert(0, worker)
+        self._lock.release()
+        try:
+            woken = worker.wake.acquire(timeout=self._watch_timeout() if watching else -1)
+        finally:
+            self._lock.acquire()
+        job, worker.job = worker.job, None
+        if job is not None:  # handed one by submit, which popped it from _idle
+            if self._watcher is worker:
+                self._watcher = None
+                self._watch()
+            if not woken:
+                worker.wake.acquire()  # released just after the timeout: re-arm
+        elif not woken:
+            if worker in self._idle:  # a watch's timeout
+                self._idle.remove(worker)
+            else:  # popped (and released) by shutdown just after the timeout
+                worker.wake.acquire()
+        return job
+
+    def _watch_timeout(self) -> float:
+        """Under the lock: when a running job may next stop counting as computing."""
+        now = time.monotonic()
+        soonest = min((w.started for w in self._running), default=now) + self.stall
+        return max(soonest - now, self.stall / 10) if soonest > now else self.stall
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        with self._cond:
+        with self._lock:
             self._shutdown = True
             threads = list(self._threads)
             if cancel_futures:
                 while self._jobs:
                     self._jobs.popleft()[0].cancel()
-            self._cond.notify_all()
+            while self._idle:
+                self._idle.pop().wake.release()
+            self._watcher = None
         if wait:
             for thread in threads:
                 thread.join()

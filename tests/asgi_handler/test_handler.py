@@ -230,7 +230,9 @@ def _busy(seconds: float) -> None:
 
 
 def test_pool_computes_one_at_a_time_and_overlaps_waits() -> None:
-    pool = ThreadPool(4, name="admission", stall=0.005)
+    # stall 0.1 s: a 10 ms job seen "waiting" would have to be starved of CPU by another
+    # process for 90% of that time (which does count as waiting).
+    pool = ThreadPool(4, name="admission", stall=0.1)
     lock = threading.Lock()
     active = [0, 0]  # now, peak
 

@@ -103,8 +103,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             raise ValueError(
                 "Django can only handle ASGI/HTTP connections, not {}.".format(scope["type"])
             )
-        async with RequestThreads(get_pool()):
-            await self.handle(scope, receive, send)
+        await self.handle(scope, receive, send)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         cls = type(self)
@@ -165,12 +164,15 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     break
                 await send(message)
             if outcome.stream is not None and not bridge.closed:
-                await self._stream_async(outcome.stream, send, bridge)
+                # An async iterator's thread-sensitive calls go to the pool, as on the
+                # async path (the sync part of the request needed no such context).
+                async with RequestThreads(get_pool()):
+                    await self._stream_async(outcome.stream, send, bridge)
         finally:
             bridge.finish()
             body.close()
             if outcome.close is not None:
-                await _close_in_thread(outcome.close)
+                await run_in_pool(get_pool(), _close, outcome.close)
 
     async def _stream_async(self, response: Any, send: Send, bridge: LoopBridge) -> None:
         async with aclosing(aiter(response)) as content:
@@ -185,7 +187,14 @@ class ASGIHandler(django_asgi.ASGIHandler):
     async def _handle_async(
         self, scope: Scope, receive: Receive, send: Send, body_file: IO[bytes]
     ) -> None:
-        """Django 5.2's ``ASGIHandler.handle`` after the body is read (on Django 4.2 too)."""
+        """Django 5.2's ``ASGIHandler.handle`` after the body is read (on Django 4.2 too),
+        with the request's thread-sensitive calls sent to the pool, serially."""
+        async with RequestThreads(get_pool()):
+            await self._respond_async(scope, receive, send, body_file)
+
+    async def _respond_async(
+        self, scope: Scope, receive: Receive, send: Send, body_file: IO[bytes]
+    ) -> None:
         set_script_prefix(get_script_prefix(scope))
         await send_signal(signals.request_started, sender=self.__class__, scope=scope)
         request, error_response = self.create_request(scope, body_file)
@@ -290,7 +299,6 @@ def _close(response: HttpResponseBase) -> None:
     response.close()
 
 
-_close_in_thread = sync_to_async(_close)
 _thread_path_classes: dict[type, bool] = {}
 
 

@@ -47,7 +47,8 @@ T = TypeVar("T")
 #: CPU on CPU-bound pages; each may hold a database connection.
 DEFAULT_THREADS = 8
 
-_Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+#: (future or None, function, args, kwargs): no future for :meth:`ThreadPool.call`
+_Job = tuple[Future[Any] | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 #: A running job whose thread used less than this share of a CPU since it started is
 #: waiting (database, network, sleep), not computing.
@@ -147,18 +148,26 @@ class ThreadPool(Executor):
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         future: Future[T] = Future()
+        self._add((future, fn, args, kwargs))
+        return future
+
+    def call(self, fn: Callable[..., Any], /, *args: Any) -> None:
+        """Run ``fn(*args)`` in the pool with no future: ``fn`` reports its own outcome
+        (a ``concurrent.futures.Future`` costs a ``Condition`` per job)."""
+        self._add((None, fn, args, {}))
+
+    def _add(self, job: _Job) -> None:
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new work after the thread pool was shut down")
             if len(self._threads) < self.size:
                 self._start_threads()
-            self._jobs.append((future, fn, args, kwargs))
+            self._jobs.append(job)
             if self._idle and self._may_start(time.monotonic()):
                 worker = self._idle.pop()
                 worker.job = self._start(worker)
                 worker.wake.release()
             self._watch()
-        return future
 
     def _watch(self) -> None:
         """Under the lock: while jobs wait for a slot, make sure an idle thread watches."""
@@ -206,7 +215,12 @@ class ThreadPool(Executor):
         job = self._next(worker, finished=False)
         while job is not None:
             future, fn, args, kwargs = job
-            if future.set_running_or_notify_cancel():
+            if future is None:
+                try:
+                    fn(*args)
+                except BaseException:  # fn reports its outcome; the thread lives on
+                    pass
+            elif future.set_running_or_notify_cancel():
                 try:
                     future.set_result(fn(*args, **kwargs))
                 except BaseException as exc:
@@ -283,7 +297,9 @@ class ThreadPool(Executor):
             threads = list(self._threads)
             if cancel_futures:
                 while self._jobs:
-                    self._jobs.popleft()[0].cancel()
+                    future = self._jobs.popleft()[0]
+                    if future is not None:
+                        future.cancel()
             while self._idle:
                 self._idle.pop().wake.release()
             self._watcher = None
@@ -305,7 +321,7 @@ def run_in_pool(pool: ThreadPool, fn: Callable[..., T], *args: Any) -> asyncio.F
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
     context = contextvars.copy_context()
-    pool.submit(_run_for_loop, loop, future, context, fn, args)
+    pool.call(_run_for_loop, loop, future, context, fn, args)
     return future
 
 

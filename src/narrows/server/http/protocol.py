@@ -93,6 +93,45 @@ def _seconds(value: float | None) -> float | None:
 
 
 class HTTPProtocol(asyncio.Protocol):
+    __slots__ = (
+        "_body_timeout",
+        "_body_timer",
+        "_body_window",
+        "_context",
+        "_cycle",
+        "_drain_waiters",
+        "_header_timer",
+        "_http_timeout",
+        "_idle_since",
+        "_keep_alive_timeout",
+        "_keepalive_timer",
+        "_lifespan_state",
+        "_limit_concurrency",
+        "_peer_allowed",
+        "_root_path",
+        "_scope_template",
+        "_start_task",
+        "_timeout_timer",
+        "_write_timeout",
+        "_write_timer",
+        "body_buffer_limit",
+        "client",
+        "config",
+        "connection",
+        "ctx",
+        "date",
+        "loop",
+        "parser",
+        "peer_trusted",
+        "scheme",
+        "server",
+        "server_line",
+        "state",
+        "tasks",
+        "transport",
+        "write_paused",
+    )
+
     def __init__(self, ctx: ProtocolContext, loop: asyncio.AbstractEventLoop | None = None) -> None:
         config: Config = ctx.config
         self.ctx = ctx

@@ -222,6 +222,7 @@ class RequestParser:
         "_messages",
         "_parser",
         "_root_path",
+        "_specials",
         "_trailer_count",
         "_transfer_encoding",
         "_upgrade",
@@ -258,7 +259,13 @@ class RequestParser:
         self._body_bytes = 0
         self._chunk_meta = 0
         self._chunk_count = 0
-        self.on_message_begin()  # the per-message fields, empty
+        # Per-message fields (reset by ``on_message_begin``).
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = self._header_bytes = self._host_count = self._trailer_count = 0
+        #: The last Host value: read only when the message has exactly one.
+        self._host = b""
+        self._reset_specials()
         self.state = _IDLE
         #: In UPGRADED: the bytes that followed the request head (the new protocol's).
         self.trailing = b""
@@ -356,9 +363,14 @@ class RequestParser:
         """A request head begins: its per-message fields start empty."""
         self.state = _HEAD
         self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers = []
         self._head_bytes = self._header_bytes = self._host_count = self._trailer_count = 0
-        self._host = b""
+        if self._specials:
+            self._reset_specials()
+
+    def _reset_specials(self) -> None:
+        """The fields of the headers most requests do not send (``_special_header``)."""
+        self._specials = False
         self._transfer_encoding: list[bytes] | None = None  # made when one arrives
         self._content_length: bytes | None = None
         self._upgrade: bytes | None = None
@@ -390,6 +402,7 @@ class RequestParser:
             if special is None:
                 self._headers.append((name, value))
             elif special == _ROOT_PATH:  # for the server, not the application
+                self._specials = True
                 self._root_path = value
             else:
                 self._headers.append((name, value))
@@ -426,6 +439,7 @@ class RequestParser:
             raise _Reject(431, f"Request header block too large (limit {self._max_head} bytes)")
 
     def _special_header(self, kind: int, value: bytes) -> None:
+        self._specials = True  # reset when the next message begins
         if kind == _HOST:
             self._host_count += 1
             self._host = value

@@ -285,13 +285,36 @@ class HTTPProtocol(asyncio.Protocol):
                 self._on_body_error(value)  # type: ignore[arg-type]
             elif kind == HAND_OVER:
                 self._hand_over(*value)  # type: ignore[misc]
-        if started is not None and started is self._cycle:
-            # Run once the whole batch is in: a request that arrived complete is complete
-            # when its application first runs (which may answer it right here, eagerly).
-            self._run(started)
+        if started is None or started is not self._cycle:
+            return
+        # Run the application once the whole batch is in, in a Task of its own: a request
+        # that arrived complete is complete when its application first runs (which may
+        # answer it right here, eagerly).
+        # (With Expect: 100-continue the client waits for us: the timer starts once sent.)
+        if (
+            self._body_timeout is not None
+            and not started.request_complete
+            and not started.expect_continue
+        ):
+            self._arm_body_timer()
+        state = self.state
+        app = state.app
+        limit = self._limit_concurrency
+        if limit is not None and (len(state.connections) > limit or len(state.tasks) >= limit):
+            app = _service_unavailable
+            if state.metrics is not None:
+                state.metrics.refused += 1
+        if self._http_timeout is not None:
+            self._timeout_timer = self.loop.call_later(self._http_timeout, started.timed_out)
+        # Each request gets a fresh copy of the connection's context: nothing the previous
+        # request set leaks in, whichever callback happens to start this one.
+        task = self._start_task(started.run(app), context=self._context.copy())
+        if not EAGER or not task.done():  # it suspended: track it until it finishes
+            started.task = task
+            state.tasks.add(task)  # until the application returns (RequestResponseCycle.run)
 
     def _start(self, head: RequestHead) -> RequestResponseCycle:
-        """The request's scope and cycle, made the one in flight (``_run`` runs it)."""
+        """The request's scope and cycle, made the one in flight (``_execute`` runs it)."""
         method, target, http_version, headers, keep_alive, _, expect_continue, root = head
         scope = self._scope_template.copy()
         scope["http_version"] = http_version
@@ -311,31 +334,6 @@ class HTTPProtocol(asyncio.Protocol):
             self, scope, keep_alive, expect_continue, http_version == "1.1", method == "HEAD"
         )
         return cycle
-
-    def _run(self, cycle: RequestResponseCycle) -> None:
-        """Run the application for the request in flight, in a Task of its own."""
-        # (With Expect: 100-continue the client waits for us: the timer starts once sent.)
-        if (
-            self._body_timeout is not None
-            and not cycle.request_complete
-            and not cycle.expect_continue
-        ):
-            self._arm_body_timer()
-        state = self.state
-        app = state.app
-        limit = self._limit_concurrency
-        if limit is not None and (len(state.connections) > limit or len(state.tasks) >= limit):
-            app = _service_unavailable
-            if state.metrics is not None:
-                state.metrics.refused += 1
-        if self._http_timeout is not None:
-            self._timeout_timer = self.loop.call_later(self._http_timeout, cycle.timed_out)
-        # Each request gets a fresh copy of the connection's context: nothing the previous
-        # request set leaks in, whichever callback happens to start this one.
-        task = self._start_task(cycle.run(app), context=self._context.copy())
-        if not EAGER or not task.done():  # it suspended: track it until it finishes
-            cycle.task = task
-            state.tasks.add(task)  # until the application returns (RequestResponseCycle.run)
 
     def _on_body(self, data: bytes) -> None:
         cycle = self._cycle

@@ -249,7 +249,8 @@ class RequestResponseCycle:
                 _invalid_status(status)
             self.status = status
             self._headers = message.get("headers", ())
-            self._trailers = bool(message.get("trailers", False))
+            if message.get("trailers"):
+                self._trailers = True
             self.expect_continue = False
             self.phase = _START_RECEIVED
             return

@@ -456,15 +456,23 @@ class RequestParser:
 
     def on_headers_complete(self) -> None:
         headers = self._headers
-        count = len(headers)
-        size = self._header_bytes + _HEADER_OVERHEAD * count
-        if size > self._max_head or count > self._max_count:
-            self._check_limits(size, count)
+        size = self._header_bytes + _HEADER_OVERHEAD * len(headers)
+        if size > self._max_head or len(headers) > self._max_count:
+            self._check_limits(size, len(headers))
         self._header_bytes = 0  # trailer fields, if any, count from zero
         parser = self._parser
         method = parser.get_method()
         url = self._url
-        version = self._http_version(method, url)
+        # httptools formats the version string on every ``get_http_version()`` call, which
+        # costs more than llhttp's whole parse of a small request. A head that began a feed
+        # has its version right after "METHOD SP target" in that data (unless the data
+        # began with empty lines: then that slice is no version at all).
+        first, self._first_data = self._first_data, None
+        at = len(method) + len(url) + 1
+        if first is not None and first[at : at + 10] == b" HTTP/1.1\r":
+            version = "1.1"
+        else:
+            version = parser.get_http_version()
         method_name = _METHOD_NAMES.get(method)
         if (
             version != "1.1"
@@ -477,14 +485,11 @@ class RequestParser:
             self._check_head(version, method)
         self._messages += 1
         keep_alive = parser.should_keep_alive()
-        upgrade = self._upgrade
-        if upgrade is not None:
-            upgrade, keep_alive = self._on_upgrade_header(upgrade, method, keep_alive)
-        if self._transfer_encoding:
-            self.state = _CHUNKED_BODY
-            self._chunk_meta = self._chunk_count = 0
+        if self._specials:
+            upgrade, keep_alive, expect_continue = self._special_fields(method, version, keep_alive)
         else:
             self.state = _BODY
+            upgrade, expect_continue = None, False
         self._events.append(
             _new_head(
                 RequestHead,
@@ -495,41 +500,32 @@ class RequestParser:
                     headers,
                     keep_alive,
                     upgrade,
-                    self._expect and version == "1.1",  # RFC 9110 10.1.1: ignored on 1.0
+                    expect_continue,
                     self._root_path,
                 ),
             )
         )
 
-    def _http_version(self, method: bytes, url: bytes) -> str:
-        """The request's HTTP version ("1.1", "1.0", ...), read from the data if it can be.
-
-        httptools formats the version string on every ``get_http_version()`` call, which
-        costs more than llhttp's whole parse of a small request. A head that began at the
-        start of a feed has its version right after "METHOD SP target": unless the data
-        began with empty lines, then that slice is no version at all.
-        """
-        first = self._first_data
-        if first is not None:
-            self._first_data = None
-            at = len(method) + len(url) + 1
-            if first[at : at + 10] == b" HTTP/1.1\r":
-                return "1.1"
-        version: str = self._parser.get_http_version()
-        return version
-
-    def _on_upgrade_header(
-        self, upgrade: bytes, method: bytes, keep_alive: bool
-    ) -> tuple[bytes | None, bool]:
-        """(upgrade, keep_alive) for a head with an Upgrade header."""
-        if not self._parser.should_upgrade():
-            return None, keep_alive
-        if upgrade == b"websocket" and method == b"GET" and self._websocket:
-            return upgrade, keep_alive
-        # Served as an ordinary request, body included; then the connection closes,
-        # since the client may well have meant the bytes after it for another protocol.
-        self._ignore_upgrade()
-        return None, False
+    def _special_fields(
+        self, method: bytes, version: str, keep_alive: bool
+    ) -> tuple[bytes | None, bool, bool]:
+        """(upgrade, keep_alive, expect_continue) of a head with special headers; the state
+        its body is read in."""
+        if self._transfer_encoding:
+            self.state = _CHUNKED_BODY
+            self._chunk_meta = self._chunk_count = 0
+        else:
+            self.state = _BODY
+        upgrade = self._upgrade
+        if upgrade is not None:
+            if not self._parser.should_upgrade():
+                upgrade = None
+            elif not (upgrade == b"websocket" and method == b"GET" and self._websocket):
+                # Served as an ordinary request, body included; then the connection closes:
+                # the client may well have meant the bytes after it for another protocol.
+                self._ignore_upgrade()
+                upgrade, keep_alive = None, False
+        return upgrade, keep_alive, self._expect and version == "1.1"  # RFC 9110 10.1.1
 
     def _ignore_upgrade(self) -> None:
         """An Upgrade narrows does not speak: remember how to read the body llhttp skips."""

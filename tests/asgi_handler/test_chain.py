@@ -10,6 +10,7 @@ the response must be the same.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext
@@ -96,3 +97,118 @@ def test_every_case_kind_once() -> None:
         compare([("mixin", "none", "pass", "short", "handle")], view)
         compare([("mixin", "none", "pass", "none", "handle")], view)
         compare([("mixin", "none", "pass", "none", "none")], view)
+
+
+async def run_handler(handler: Any, target: str, query: bytes = b"") -> tuple[list[str], list[Any]]:
+    """The whole ASGI request through ``handler``, with the request signals logged."""
+    from asgiref.testing import ApplicationCommunicator
+    from django.core.signals import request_finished, request_started
+
+    def started(**kwargs: Any) -> None:
+        chain_cases.log(f"request_started {kwargs['sender'].__name__}")
+
+    def finished(**kwargs: Any) -> None:
+        chain_cases.log(f"request_finished {getattr(kwargs['sender'], '__name__', None)}")
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    chain_cases.EVENTS.clear()
+    try:
+        scope = {**AsyncRequestFactory()._base_scope(path=target), "query_string": query}
+        communicator = ApplicationCommunicator(handler, scope)
+        await communicator.send_input({"type": "http.request"})
+        messages = [await communicator.receive_output(5), await communicator.receive_output(5)]
+        await communicator.wait(5)
+    finally:
+        request_started.disconnect(started)
+        request_finished.disconnect(finished)
+    start, body = messages
+    # ASGI's default for more_body is False: Django spells it out, narrows leaves it out.
+    body = {**body, "more_body": body.get("more_body", False)}
+    return list(chain_cases.EVENTS), [start["status"], sorted(start["headers"]), body]
+
+
+def compare_handlers(
+    stack: list[tuple[str, str, str, str, str]], view: str, query: bytes = b""
+) -> None:
+    middleware = [chain_cases.middleware_class(*spec) for spec in stack]
+    chain_cases.VIEW["kind"] = view
+    with override_settings(
+        MIDDLEWARE=middleware,
+        ROOT_URLCONF="tests.asgi_handler.chain_cases",
+        TEMPLATES=TEMPLATES,
+        DEBUG=False,
+    ):
+        theirs = asyncio.run(run_handler(DjangoASGIHandler(), "/a/", query))
+        ours = asyncio.run(run_handler(ASGIHandler(), "/a/", query))
+    theirs[0][:] = [e.replace("ASGIHandler", "handler") for e in theirs[0]]
+    ours[0][:] = [e.replace("ASGIHandler", "handler") for e in ours[0]]
+    assert ours == theirs
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stack=st.lists(layer, min_size=0, max_size=4), view=views.filter(lambda v: v[:4] != "sync"))
+def test_whole_request_matches_django_signals_included(stack: list[Any], view: str) -> None:
+    """request_started, the chain, request_finished: the same events in the same order,
+    the same messages, whether or not the first and last hops fold into a segment's."""
+    compare_handlers(stack, view)
+
+
+def test_bad_request_on_the_folded_path_matches_django() -> None:
+    """create_request's 400 (a query string that is not UTF-8), inside the folded first hop."""
+    compare_handlers([("mixin", "none", "pass", "none", "none")], "async", b"q=%ff\xff")
+
+
+def test_signals_fold_into_the_segments_hops() -> None:
+    """startproject-like stack, async view: request_started runs in the same pool job as the
+    first process_request, request_finished in the same one as the last process_response."""
+    from asgiref.testing import ApplicationCommunicator
+    from django.core.signals import request_finished, request_started
+
+    threads: dict[str, int] = {}
+
+    def started(**kwargs: Any) -> None:
+        threads["started"] = threading.get_ident()
+
+    def finished(**kwargs: Any) -> None:
+        threads["finished"] = threading.get_ident()
+
+    chain_cases.VIEW["kind"] = "async"
+    outer = chain_cases.middleware_class("mixin", "none", "pass", "none", "none")
+    inner = chain_cases.middleware_class("mixin", "none", "pass", "absent", "absent")
+    seen: dict[str, int] = {}
+
+    class Watch(chain_cases.__dict__[outer.rsplit(".", 1)[1]]):  # type: ignore[misc]
+        def process_request(self, request: Any) -> None:
+            seen["request"] = threading.get_ident()
+
+        def process_response(self, request: Any, response: Any) -> Any:
+            seen["response"] = threading.get_ident()
+            return response
+
+    chain_cases.Watch = Watch  # type: ignore[attr-defined]
+    request_started.connect(started)
+    request_finished.connect(finished)
+    try:
+        with override_settings(
+            MIDDLEWARE=["tests.asgi_handler.chain_cases.Watch", inner],
+            ROOT_URLCONF="tests.asgi_handler.chain_cases",
+        ):
+
+            async def go() -> None:
+                communicator = ApplicationCommunicator(ASGIHandler(), {
+                    **AsyncRequestFactory()._base_scope(path="/a/")})  # fmt: skip
+                await communicator.send_input({"type": "http.request"})
+                assert (await communicator.receive_output(5))["status"] == 200
+                await communicator.receive_output(5)
+                await communicator.wait(5)
+
+            for _ in range(20):  # pool threads could coincide by chance, but not 20 times
+                threads.clear()
+                seen.clear()
+                asyncio.run(go())
+                assert threads["started"] == seen["request"]
+                assert threads["finished"] == seen["response"]
+    finally:
+        request_started.disconnect(started)
+        request_finished.disconnect(finished)

@@ -42,7 +42,7 @@ from django.utils.module_loading import import_string
 
 from narrows.asgi.view import Prelude, ViewStage
 
-__all__ = ["Segment", "build_async_chain", "flattenable"]
+__all__ = ["Reached", "Segment", "build_async_chain", "flattenable"]
 
 logger = logging.getLogger("django.request")
 
@@ -64,7 +64,7 @@ def flattenable(middleware: Any) -> bool:
 
 
 @dataclass(slots=True)
-class _Reached:
+class Reached:
     """How far the request phase of a segment went."""
 
     #: index of the layer whose response this is; len(layers) when the request went on
@@ -89,7 +89,14 @@ class Segment:
         markcoroutinefunction(self)
 
     async def __call__(self, request: Any) -> Any:
-        reached: _Reached = await self._request_phase(request)
+        reached: Reached = await self._request_phase(request)
+        return await self.finish(request, reached)
+
+    async def finish(
+        self, request: Any, reached: Reached, tail: Callable[[Any, Any], Any] | None = None
+    ) -> Any:
+        """Everything after the request phase; ``tail(request, response)``, if given, runs
+        in the response phase's thread after the last ``process_response``."""
         response = reached.response
         postlude = False
         if response is None:  # through every process_request
@@ -102,9 +109,9 @@ class Segment:
                     )
             else:
                 response = await self.inner(request)
-        return await self._response_phase(request, reached, response, postlude)
+        return await self._response_phase(request, reached, response, postlude, tail)
 
-    def request_phase(self, request: Any) -> _Reached:
+    def request_phase(self, request: Any) -> Reached:
         """In a pool thread: each ``process_request``, outermost first."""
         for depth, layer in enumerate(self.layers):
             process_request = getattr(layer, "process_request", None)
@@ -113,21 +120,28 @@ class Segment:
             try:
                 response = process_request(request)
             except Exception as exc:
-                return _Reached(depth, response_for_exception(request, exc), True, None)
+                return Reached(depth, response_for_exception(request, exc), True, None)
             if response:
-                return _Reached(depth, response, False, None)
+                return Reached(depth, response, False, None)
         depth = len(self.layers)
         if self.view is None:
-            return _Reached(depth, None, False, None)
+            return Reached(depth, None, False, None)
         try:
             prelude = self.view.prelude(request)
         except Exception as exc:  # URL resolution or a process_view raised
-            return _Reached(depth, response_for_exception(request, exc), False, None)
-        return _Reached(depth, None, False, prelude)
+            return Reached(depth, response_for_exception(request, exc), False, None)
+        return Reached(depth, None, False, prelude)
 
-    def response_phase(self, request: Any, reached: _Reached, response: Any, postlude: bool) -> Any:
+    def response_phase(
+        self,
+        request: Any,
+        reached: Reached,
+        response: Any,
+        postlude: bool,
+        tail: Callable[[Any, Any], Any] | None = None,
+    ) -> Any:
         """In a pool thread: the view's template step if due, then each ``process_response``,
-        innermost first, from the layer whose response this is."""
+        innermost first, from the layer whose response this is; then ``tail``."""
         if postlude and self.view is not None:
             try:
                 response = self.view.postlude(request, response)
@@ -142,7 +156,7 @@ class Segment:
                 response = process_response(request, response)
             except Exception as exc:
                 response = response_for_exception(request, exc)
-        return response
+        return response if tail is None else tail(request, response)
 
 
 def build_async_chain(handler: Any) -> None:

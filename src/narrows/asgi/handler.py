@@ -21,7 +21,9 @@ async path, where its override is called as Django calls it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from typing import IO, Any
 
@@ -36,8 +38,9 @@ from django.urls import set_script_prefix
 
 from narrows.asgi.body import spooled_body, streamed_body
 from narrows.asgi.bridge import LoopBridge
-from narrows.asgi.chain import build_async_chain
+from narrows.asgi.chain import Segment, build_async_chain
 from narrows.asgi.dispatch import view_is_async
+from narrows.asgi.folded import front, tail
 from narrows.asgi.pool import get_pool, run_in_pool
 from narrows.asgi.request import ASGIRequest, get_script_prefix, path_info_of
 from narrows.asgi.responses import file_path, start_message
@@ -196,8 +199,20 @@ class ASGIHandler(django_asgi.ASGIHandler):
         self, scope: Scope, receive: Receive, send: Send, body_file: IO[bytes]
     ) -> None:
         set_script_prefix(get_script_prefix(scope))
-        await send_signal(signals.request_started, sender=self.__class__, scope=scope)
-        request, error_response = self.create_request(scope, body_file)
+        segment = self._folded_segment()
+        get_response: Callable[[Any], Awaitable[HttpResponseBase]]
+        if segment is None:
+            await send_signal(signals.request_started, sender=self.__class__, scope=scope)
+            request, error_response = self.create_request(scope, body_file)
+            get_response = self.run_get_response
+        else:  # request_started and close() in the middleware's hops (narrows.asgi.folded)
+            started = await _front_in_thread(self, segment, scope, body_file)
+            request, error_response = started.request, started.error_response
+            if started.reached is not None:  # None with an error response
+                get_response = functools.partial(
+                    segment.finish, reached=started.reached, tail=self._tail
+                )
+
         if error_response is not None:
             body_file.close()
             await self._send(error_response, send, scope)
@@ -205,7 +220,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             return
 
         async def process_request(request: Any, send: Send) -> HttpResponseBase:
-            response = await self.run_get_response(request)
+            response = await get_response(request)
             try:
                 await self._send(response, send, scope)
             except asyncio.CancelledError:
@@ -239,8 +254,21 @@ class ASGIHandler(django_asgi.ASGIHandler):
         except asyncio.CancelledError:
             await send_signal(signals.request_finished, sender=self.__class__)
         else:
-            await sync_to_async(response.close)()
+            if segment is None or not response.closed:
+                await sync_to_async(response.close)()
         body_file.close()
+
+    def _folded_segment(self) -> Segment | None:
+        """The chain's outermost segment, if this request's first and last hops may run in
+        its own (:mod:`narrows.asgi.folded`): Django's ``get_response_async`` and
+        ``run_get_response`` are the ones in use."""
+        chain = getattr(self, "_middleware_chain", None)
+        if not isinstance(chain, Segment) or not _fold_allowed(type(self)):
+            return None
+        return chain
+
+    def _tail(self, request: Any, response: Any) -> Any:
+        return tail(self, request, response)
 
     async def listen_for_disconnect(self, receive: Any) -> None:
         """Wait for ``http.disconnect`` (raised as ``RequestAborted``)."""
@@ -300,6 +328,18 @@ def _close(response: HttpResponseBase) -> None:
 
 
 _thread_path_classes: dict[type, bool] = {}
+_fold_classes: dict[type, bool] = {}
+_front_in_thread = sync_to_async(front)
+
+
+def _fold_allowed(cls: type) -> bool:
+    allowed = _fold_classes.get(cls)
+    if allowed is None:
+        allowed = _fold_classes[cls] = all(
+            getattr(cls, name, None) is getattr(ASGIHandler, name, None)
+            for name in ("get_response_async", "run_get_response", "_get_response_async")
+        )
+    return allowed
 
 
 def _thread_path_allowed(cls: type) -> bool:

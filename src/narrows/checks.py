@@ -3,7 +3,8 @@
 =============  ===========================================================================
 id             meaning
 =============  ===========================================================================
-narrows.E001   ``ASGI_APPLICATION`` is missing (or not a ``"module.attr"`` string)
+narrows.E001   ``ASGI_APPLICATION`` is not a ``"module.attr"`` string (unset is fine:
+               ``runserver`` then serves Django's views through ``narrows.asgi``)
 narrows.E002   ``ASGI_APPLICATION`` cannot be imported (the message says what failed)
 narrows.W001   ``"narrows"`` is listed after ``"django.contrib.staticfiles"``, so
                ``manage.py runserver`` would be staticfiles' WSGI server, not narrows'
@@ -33,16 +34,10 @@ STATICFILES_APP = "django.contrib.staticfiles"
 def check_asgi_application(
     app_configs: Sequence[AppConfig] | None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """E001 when ``ASGI_APPLICATION`` is unset, E002 when it does not import."""
+    """E001 when ``ASGI_APPLICATION`` is malformed, E002 when it does not import."""
     path = getattr(settings, "ASGI_APPLICATION", None)
-    if not path:
-        return [
-            Error(
-                "ASGI_APPLICATION is not set; narrows needs it to know which application to serve.",
-                hint='Add ASGI_APPLICATION = "myproject.asgi.application" to your settings.',
-                id="narrows.E001",
-            )
-        ]
+    if path is None or path == "":
+        return []  # runserver serves Django's views (narrows.asgi), as Django's own would
     if not isinstance(path, str) or "." not in path:
         return [
             Error(

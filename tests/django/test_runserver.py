@@ -149,6 +149,23 @@ def test_autoreloader_restarts_on_code_change(project: Path) -> None:
         assert echo(port, "two") == "v2:two"
 
 
+def test_without_asgi_application_runserver_serves_djangos_views(project: Path) -> None:
+    """As Django's runserver falls back to its default handler without WSGI_APPLICATION:
+    narrows' handler serves the views (and static files); there are no WebSocket routes."""
+    (project / "mysite" / "plain_settings.py").write_text(
+        "from mysite.settings import *  # noqa\nASGI_APPLICATION = None\n"
+    )
+    port = free_port()
+    args = ["--noreload", "--settings", "mysite.plain_settings"]
+    with runserver(project, port, *args) as server:
+        server.wait_for_port(port)
+        status, body = http_get(port, "/admin/login/")
+        assert status == 200 and b"csrfmiddlewaretoken" in body, server.output()
+        assert http_get(port, "/static/admin/css/base.css")[0] == 200
+        with pytest.raises(InvalidStatus):
+            echo(port, "no route")
+
+
 def test_check_errors_stop_runserver_with_the_message(project: Path) -> None:
     (project / "mysite" / "broken_settings.py").write_text(
         "from mysite.settings import *  # noqa\nASGI_APPLICATION = 'mysite.nope.application'\n"

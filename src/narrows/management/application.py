@@ -15,12 +15,21 @@ from narrows.types import ASGIApp
 def development_application(*, serve_static: bool, insecure: bool, write: Writer | None) -> ASGIApp:
     """``ASGI_APPLICATION`` wrapped for development: static files and log lines.
 
+    Without ``ASGI_APPLICATION``, Django's views through narrows' handler (what
+    ``narrows.asgi.get_asgi_application()`` returns), as Django's own ``runserver`` falls
+    back to its default handler without ``WSGI_APPLICATION``.
+
     Static files are served as Django's own ``runserver`` serves them: only when
     ``django.contrib.staticfiles`` is installed, and only when ``DEBUG`` is on or
     ``--insecure`` was given; through narrows' handler (``sendfile``, never a whole file
     in memory).
     """
-    application = cast(ASGIApp, get_default_application())
+    if getattr(settings, "ASGI_APPLICATION", None):
+        application = cast(ASGIApp, get_default_application())
+    else:
+        from narrows.asgi import ASGIHandler  # Django is set up: no second django.setup()
+
+        application = cast(ASGIApp, ASGIHandler())
     staticfiles = apps.is_installed("django.contrib.staticfiles")
     if serve_static and staticfiles and (settings.DEBUG or insecure):
         from narrows.asgi.staticfiles import ASGIStaticFilesHandler

@@ -37,7 +37,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
+
+# Python puts this script's directory first on sys.path, where bench/django.py would shadow
+# Django (which channels_redis imports through Channels).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
 P2P_MESSAGES = 1500
 P2P_PAIRS = 50
@@ -86,7 +91,8 @@ def start_redis(binary: str, port: int, workdir: str) -> subprocess.Popen[bytes]
             time.sleep(0.05)
 
 
-LAYERS = ["narrows", "channels_redis", "channels_redis_pubsub"]
+# narrows_cr: narrows with "storage": "channels_redis" (mixed fleets).
+LAYERS = ["narrows", "narrows_cr", "channels_redis", "channels_redis_pubsub"]
 
 
 def make_factories(url: str) -> dict[str, Callable[[str], Any]]:
@@ -96,6 +102,11 @@ def make_factories(url: str) -> dict[str, Callable[[str], Any]]:
         from narrows.layers.redis import RedisChannelLayer
 
         return RedisChannelLayer(hosts=[url], prefix=prefix)
+
+    def narrows_cr(prefix: str) -> Any:
+        from narrows.layers.redis import RedisChannelLayer
+
+        return RedisChannelLayer(hosts=[url], prefix=prefix, storage="channels_redis")
 
     def channels_redis(prefix: str) -> Any:
         from channels_redis.core import RedisChannelLayer
@@ -109,6 +120,7 @@ def make_factories(url: str) -> dict[str, Callable[[str], Any]]:
 
     return {
         "narrows": narrows,
+        "narrows_cr": narrows_cr,
         "channels_redis": channels_redis,
         "channels_redis_pubsub": channels_redis_pubsub,
     }

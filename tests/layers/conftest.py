@@ -61,10 +61,12 @@ def unique_prefix() -> str:
     return f"t{next(_prefixes)}"
 
 
-LAYER_KINDS = ["inmemory", "redis", "sharded", "sentinel", "cluster"]
+# "cr-*": the Redis layer with channels_redis' storage format (mixed fleets).
+LAYER_KINDS = ["inmemory", "redis", "sharded", "sentinel", "cluster", "cr-redis", "cr-sharded"]
 
 
 def redis_hosts(kind: str, request: pytest.FixtureRequest) -> list[Any]:
+    kind = kind.removeprefix("cr-")
     if kind == "redis":
         return [request.getfixturevalue("redis_single").url]
     if kind == "sharded":
@@ -94,6 +96,8 @@ async def make_layer(request: pytest.FixtureRequest) -> AsyncIterator[Callable[.
 
             config.setdefault("prefix", prefix)
             config.setdefault("block_timeout", 1)
+            if kind.startswith("cr-"):
+                config.setdefault("storage", "channels_redis")
             layer = RedisChannelLayer(hosts=redis_hosts(kind, request), **config)
         made.append(layer)
         return layer

@@ -137,15 +137,20 @@ async def test_dead_process_fills_up_and_group_sends_to_it_are_counted(
         await dead.close()
 
 
-@pytest.mark.parametrize("kind", ["inmemory", "redis"])
+@pytest.mark.parametrize("kind", ["inmemory", "redis", "redis-cr"])
 async def test_receiver_that_disappears_leaves_its_groups_after_expiry(
     kind: str, redis_single: RedisServer
 ) -> None:
     if kind == "inmemory":
         layer: Any = InMemoryChannelLayer(expiry=1)
     else:
+        storage = "channels_redis" if kind == "redis-cr" else "narrows"
         layer = RedisChannelLayer(
-            hosts=[redis_single.url], prefix=unique_prefix(), expiry=1, block_timeout=0.3
+            hosts=[redis_single.url],
+            prefix=unique_prefix(),
+            expiry=1,
+            block_timeout=0.3,
+            storage=storage,
         )
     try:
         alive, gone = await layer.new_channel(), await layer.new_channel()
@@ -214,8 +219,9 @@ async def test_sentinel_failover_keeps_the_layer_serving(
         master.stop()
 
 
+@pytest.mark.parametrize("storage", ["narrows", "channels_redis"])
 async def test_group_members_are_re_added_after_redis_restarts_empty(
-    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture, storage: str
 ) -> None:
     """A chat room keeps working across a Redis restart without persistence: the
     processes put their members back, and the next message reaches every member."""
@@ -225,6 +231,7 @@ async def test_group_members_are_re_added_after_redis_restarts_empty(
         "block_timeout": 1,
         "retry_timeout": 20,
         "on_reconnect": "redis.reconnect",
+        "storage": storage,
     }
     server_a, server_b, worker = (RedisChannelLayer(**config) for _ in range(3))
     try:

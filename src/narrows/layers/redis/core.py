@@ -29,6 +29,7 @@ from narrows.layers.base import BaseChannelLayer, CapacityPattern
 from narrows.layers.exceptions import ChannelFull, ChannelLayerUnavailable
 from narrows.layers.queues import ReceiveBuffer
 from narrows.layers.redis import scripts
+from narrows.layers.redis.channels_redis_format import ChannelsRedisStorage
 from narrows.layers.redis.codec import Codec
 from narrows.layers.redis.groups import GroupsMixin
 from narrows.layers.redis.hashing import HashRing
@@ -42,6 +43,8 @@ from narrows.layers.redis.state import LoopState
 logger = logging.getLogger("narrows.layers.redis")
 
 T = TypeVar("T")
+
+STORAGES = ("narrows", "channels_redis")
 
 
 class ForeignChannelError(ValueError, AssertionError):
@@ -79,6 +82,7 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, MembershipsMixin, BaseChann
         random_prefix_length: int = 12,
         on_disconnect: str | None = None,
         on_reconnect: str | None = None,
+        storage: str = "narrows",
         **kwargs: Any,
     ) -> None:
         if kwargs:
@@ -129,6 +133,13 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, MembershipsMixin, BaseChann
         # Process-local channels are "<prefix>.<client_prefix>!<suffix>".
         self.client_prefix = uuid.uuid4().hex
         self._local = LocalChannels(self.client_prefix, self.get_capacity)
+        if storage not in STORAGES:
+            raise ValueError(f"Expected storage to be one of {STORAGES}, got {storage!r}")
+        if storage == "channels_redis" and self.hosts[0].kind == "cluster":
+            raise ValueError("storage 'channels_redis' has no Redis Cluster (neither has it)")
+        self.storage = storage
+        # channels_redis' keys and format, for fleets with channels_redis processes.
+        self._cr = ChannelsRedisStorage(self) if storage == "channels_redis" else None
         self._last_loop_ref: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None
         self._last_state: LoopState | None = None
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
@@ -147,6 +158,10 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, MembershipsMixin, BaseChann
         self._require_message(message)
         names.require_valid_channel_name(channel)
         state = self._state()
+        if self._cr is not None:
+            await self._cr.send(state, channel, message)
+            self.messages_sent += 1
+            return
         non_local = names.non_local_name(channel)
         targets = channel[len(non_local) :] if non_local != channel else None
         payload = self.codec.envelope(
@@ -179,8 +194,7 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, MembershipsMixin, BaseChann
             non_local = names.non_local_name(channel)
             names.require_valid_channel_name(channel)
             if non_local == channel:
-                shard, key = self._locate(channel)
-                message = await self._receive_shared(state, channel, key, shard)
+                message = await self._receive_shared(state, channel)
                 self.messages_received += 1
                 return message
             if not local.owns(non_local):
@@ -343,6 +357,8 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, MembershipsMixin, BaseChann
         return self.ring.shard_for(non_local[non_local.rfind(".") + 1 :])
 
     def _list_key(self, non_local: str) -> str:
+        if self._cr is not None:
+            return self._cr.key(non_local)
         if self.hosts[0].kind == "cluster":
             # A hash tag keeps all the lists of one event loop in one slot.
             cut = non_local.rfind(".") + 1
@@ -406,7 +422,8 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, MembershipsMixin, BaseChann
 
     async def _delete_prefixed(self, client: Any) -> None:
         batch: list[bytes] = []
-        async for key in client.scan_iter(match=f"{self.prefix}:*", count=1000):
+        pattern = f"{self.prefix}:*" if self._cr is None else self._cr.flush_pattern()
+        async for key in client.scan_iter(match=pattern, count=1000):
             batch.append(key)
             if len(batch) >= 500:
                 await self._unlink(client, batch)

@@ -27,6 +27,7 @@ from narrows.layers.redis import scripts
 from narrows.layers.redis.state import LoopState
 
 if TYPE_CHECKING:
+    from narrows.layers.redis.channels_redis_format import ChannelsRedisStorage
     from narrows.layers.redis.codec import Codec, Targets
     from narrows.layers.redis.hashing import HashRing
     from narrows.layers.redis.local import LocalChannels
@@ -45,6 +46,7 @@ class GroupsMixin:
         codec: Codec
         ring: HashRing
         _local: LocalChannels
+        _cr: ChannelsRedisStorage | None
         dropped: Any
         messages_sent: int
         _expire_seconds: int
@@ -74,6 +76,9 @@ class GroupsMixin:
         names.require_valid_group_name(group)
         names.require_valid_channel_name(channel)
         state = self._state()
+        if self._cr is not None:
+            await self._cr.group_add(state, group, channel)
+            return
         non_local = names.non_local_name(channel)
         now = time.time()
         mine = non_local != channel and self._local.owns(non_local)
@@ -102,6 +107,9 @@ class GroupsMixin:
         names.require_valid_group_name(group)
         names.require_valid_channel_name(channel)
         state = self._state()
+        if self._cr is not None:
+            await self._cr.group_discard(state, group, channel)
+            return
         non_local = names.non_local_name(channel)
         if non_local == channel:
             await self._forget_in_group(state, group, channel, None)
@@ -123,6 +131,9 @@ class GroupsMixin:
         names.require_valid_group_name(group)
         state = self._state()
         self.messages_sent += 1
+        if self._cr is not None:
+            await self._cr.group_send(state, group, message)
+            return
         packed = self.codec.pack_message(message)
         deadline = time.time() + self.expiry
         to_process = self.codec.envelope(deadline, {"group": group}, packed)
@@ -238,6 +249,9 @@ class GroupsMixin:
     def _leave_locally(self, state: LoopState, group: str, channel: str) -> None:
         """Drop one local membership; when the group has no local member left, remove this
         process from the group in Redis (in the background when called from the loop)."""
+        if self._cr is not None:  # channels_redis storage: the group names the channel
+            state.spawn(self._cr.group_discard(state, group, channel))
+            return
         if self._local.remove_member(group, channel):
             non_local = names.non_local_name(channel)
             state.spawn(self._forget_in_group(state, group, non_local, time.time()))

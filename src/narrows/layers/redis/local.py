@@ -120,9 +120,15 @@ class LocalChannels:
             lists = list(self.group_members.get(group, {}).values())
             return {channel for members in lists for channel in members}
 
-    def memberships(self) -> dict[str, dict[str, float]]:
-        """group -> process list -> latest join, for re-adding them all to Redis."""
+    def memberships(self, by_channel: bool = False) -> dict[str, dict[str, float]]:
+        """group -> process list (or, ``by_channel``, channel) -> latest join, for
+        re-adding them all to Redis."""
         with self.lock:
+            if by_channel:
+                return {
+                    group: {c: at for members in lists.values() for c, at in members.items()}
+                    for group, lists in self.group_members.items()
+                }
             return {
                 group: {non_local: max(members.values()) for non_local, members in lists.items()}
                 for group, lists in self.group_members.items()

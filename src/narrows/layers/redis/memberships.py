@@ -37,6 +37,7 @@ class MembershipsMixin:
         ring: HashRing
         group_expiry: float
         _local: LocalChannels
+        _cr: Any
         _group_expire_seconds: int
 
         def _client(self, state: LoopState, shard: int) -> Any: ...
@@ -111,7 +112,8 @@ class MembershipsMixin:
         oldest = time.time() - self.group_expiry
         entries = [
             (self._group_key(group), {name: at for name, at in members.items() if at >= oldest})
-            for group, members in self._local.memberships().items()
+            # channels_redis storage: the group sets hold channel names, not process lists
+            for group, members in self._local.memberships(by_channel=self._cr is not None).items()
             if self.ring.shard_for(group) == shard
         ]
         entries = [(key, members) for key, members in entries if members]

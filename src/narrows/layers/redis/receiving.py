@@ -12,6 +12,7 @@ loop with a small envelope pushed to a list it already watches.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from narrows.layers.redis import scripts
 from narrows.layers.redis.state import LoopState
 
 if TYPE_CHECKING:
+    from narrows.layers.redis.channels_redis_format import ChannelsRedisStorage
     from narrows.layers.redis.codec import Codec
     from narrows.layers.redis.hosts import HostSpec
     from narrows.layers.redis.local import LocalChannels
@@ -57,6 +59,7 @@ class ReceivingMixin:
         hosts: list[HostSpec]
         codec: Codec
         _local: LocalChannels
+        _cr: ChannelsRedisStorage | None
         expiry: float
         block_timeout: float
         receive_linger: float
@@ -74,6 +77,7 @@ class ReceivingMixin:
         def _leave_locally(self, state: LoopState, group: str, channel: str) -> None: ...
         def _list_shard(self, non_local: str) -> int: ...
         def _list_key(self, non_local: str) -> str: ...
+        def _locate(self, non_local: str) -> tuple[int, str]: ...
         def _state(self) -> LoopState: ...
         def _membership_shards(self) -> set[int]: ...
         def _check_due(self, state: LoopState, now: float) -> None: ...
@@ -88,18 +92,21 @@ class ReceivingMixin:
 
     # Shared (non-local) channels: a blocking pop per receive
 
-    async def _receive_shared(
-        self, state: LoopState, channel: str, key: str, shard: int
-    ) -> dict[str, Any]:
-        """BLPOP ``channel``'s list. The pop runs in its own task: if this receive is
-        cancelled while a message is on its way, the message is pushed back to the head of
-        the list for the next receiver instead of being lost."""
+    async def _receive_shared(self, state: LoopState, channel: str) -> dict[str, Any]:
+        """Pop ``channel``'s list (BLPOP; channels_redis storage: BZPOPMIN, trying each
+        shard in turn as channels_redis does). The pop runs in its own task: if this
+        receive is cancelled while a message is on its way, the message is put back at
+        the head for the next receiver instead of being lost."""
+        cr = self._cr
+        shard, key = self._locate(channel) if cr is None else (0, cr.key(channel))
         while True:
+            if cr is not None:
+                shard = cr.next_receive_shard()
             task = state.spawn(self._pop_one(state, shard, key))
             try:
                 raw = await asyncio.shield(task)
             except asyncio.CancelledError:
-                task.add_done_callback(lambda done: self._give_back(state, shard, key, done))
+                task.add_done_callback(functools.partial(self._give_back, state, shard, key))
                 raise
             if raw is None:
                 continue
@@ -107,7 +114,7 @@ class ReceivingMixin:
             if message is not None:
                 return message
 
-    async def _pop_one(self, state: LoopState, shard: int, key: str) -> bytes | None:
+    async def _pop_one(self, state: LoopState, shard: int, key: str) -> Any:
         """One message from ``key``, or None after ``block_timeout`` (or on close)."""
         me = asyncio.current_task()
         delay = 0.05
@@ -115,7 +122,13 @@ class ReceivingMixin:
         while True:
             try:
                 client = self._blocking_client(state, shard)
-                result = await client.blpop([key], self.block_timeout)
+                raw: Any
+                if self._cr is not None:
+                    timeout = self._cr.shared_pop_timeout(self.block_timeout)
+                    raw = await self._cr.pop_one(client, key, timeout)
+                else:
+                    result = await client.blpop([key], self.block_timeout)
+                    raw = None if result is None else bytes(result[1])
             except RETRYABLE as exc:
                 if state.closing or cancelling(me):
                     return None
@@ -132,25 +145,30 @@ class ReceivingMixin:
                 continue
             if failing:
                 logger.warning("Reconnected to Redis %s", self.hosts[shard].label)
-            if result is None and cancelling(me):
+            if raw is None and cancelling(me):
                 raise asyncio.CancelledError
-            return None if result is None else bytes(result[1])
+            return raw
 
-    def _give_back(
-        self, state: LoopState, shard: int, key: str, task: asyncio.Future[bytes | None]
-    ) -> None:
+    def _give_back(self, state: LoopState, shard: int, key: str, task: asyncio.Future[Any]) -> None:
         if task.cancelled() or task.exception() is not None:
             return
         raw = task.result()
-        if raw is not None:
-            state.spawn(
-                self._execute(state, shard, lambda client: client.lpush(key, raw), "requeue")
-            )
+        if raw is None:
+            return
+        cr = self._cr
+        if cr is not None:
+            put_back = self._execute(state, shard, lambda c: cr.give_back(c, key, raw), "requeue")
+        else:
+            put_back = self._execute(state, shard, lambda c: c.lpush(key, raw), "requeue")
+        state.spawn(put_back)
 
-    def _open_one(self, raw: bytes, channel: str) -> Any:
+    def _open_one(self, raw: Any, channel: str) -> Any:
         """The message in ``raw``, or None if it cannot be decoded or has expired."""
         try:
-            deadline, _, message = self.codec.open(raw)
+            if self._cr is not None:
+                deadline, _, message = self._cr.open(raw, channel)
+            else:
+                deadline, _, message = self.codec.open(raw)
         except Exception as exc:
             self._record_drop(f"undecodable ({type(exc).__name__})", [channel])
             return None
@@ -176,6 +194,14 @@ class ReceivingMixin:
             state.spawn(self._wake(state, watched))
 
     async def _wake(self, state: LoopState, key: str) -> None:
+        cr = self._cr
+        if cr is not None:  # a receive loop per shard: wake each
+            payload, now = cr.wake_payload(), time.time()
+            for shard in range(len(self.hosts)):
+                await self._execute(
+                    state, shard, lambda c: c.zadd(key, {payload: now}), "wake the receive loop"
+                )
+            return
         payload = self.codec.envelope(time.time() + self.expiry, {"wake": 1}, b"\x80")
         await self._execute(
             state,
@@ -210,8 +236,12 @@ class ReceivingMixin:
     async def _receive_loop(self, state: LoopState) -> None:
         local = self._local
         loop = asyncio.get_running_loop()
+        if self._cr is None:
+            shards = [self._list_shard(local.marker[1:])]
+        else:  # channels_redis senders may have written to any shard
+            shards = list(range(len(self.hosts)))
         try:
-            await self._receive_lists(state)
+            await asyncio.gather(*(self._receive_lists(state, shard) for shard in shards))
         finally:
             with local.lock:
                 if local.receiving_loop is loop:
@@ -226,11 +256,11 @@ class ReceivingMixin:
                 if other.is_running():
                     other.call_soon_threadsafe(self._take_over_receiving)
 
-    async def _receive_lists(self, state: LoopState) -> None:
+    async def _receive_lists(self, state: LoopState, shard: int) -> None:
         local = self._local
+        cr = self._cr
         me = asyncio.current_task()
         process = local.marker[1:]
-        shard = self._list_shard(process)
         label = self.hosts[shard].label
         delay = 0.05
         failing = False
@@ -244,7 +274,9 @@ class ReceivingMixin:
             keys = keys[turn:] + keys[:turn]
             try:
                 client = self._blocking_client(state, shard)
-                if use_blmpop:
+                if cr is not None:
+                    popped = await cr.pop_batch(client, keys, self.block_timeout, BATCH, use_blmpop)
+                elif use_blmpop:
                     result = await client.blmpop(
                         self.block_timeout, len(keys), *keys, direction="LEFT", count=BATCH
                     )
@@ -286,8 +318,9 @@ class ReceivingMixin:
             now = time.time()
             if popped is not None:
                 non_local = local.lists.get(popped[0].decode(), "")
+                dispatch: Any = self._dispatch if cr is None else self._dispatch_stored
                 for raw in popped[1]:
-                    self._dispatch(state, non_local, raw, now)
+                    dispatch(state, non_local, raw, now)
             if now >= local.next_sweep:
                 local.next_sweep = now + min(1.0, self.expiry / 4)
                 self._sweep_local(state, now)
@@ -322,6 +355,25 @@ class ReceivingMixin:
             channels = [non_local]
         if not channels:
             return
+        if deadline < now:
+            self._record_drop("expired", channels, count=len(channels))
+            return
+        evicted = self._local.deliver(channels, deadline, message, asyncio.get_running_loop())
+        if evicted:
+            self._record_drop("evicted", evicted, count=len(evicted))
+
+    def _dispatch_stored(self, state: LoopState, non_local: str, raw: Any, now: float) -> None:
+        """``_dispatch`` for the channels_redis storage: the message names its channels."""
+        cr = self._cr
+        if cr is None:
+            return
+        try:
+            deadline, channels, message = cr.open(raw, non_local)
+        except Exception as exc:
+            self._record_drop(f"undecodable ({type(exc).__name__})", [non_local])
+            return
+        if not channels:
+            return  # a wake-up
         if deadline < now:
             self._record_drop("expired", channels, count=len(channels))
             return

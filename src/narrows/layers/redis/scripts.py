@@ -54,6 +54,39 @@ end
 return 0
 """
 
+# channels_redis 4.x's storage (the "channels_redis" storage format): a channel is a
+# sorted set of serialized messages scored by send time. KEYS[1] channel; ARGV[1] the
+# newest score already expired, [2] capacity, [3] message, [4] now, [5] expiry seconds.
+# The steps channels_redis runs as four commands, in one round trip. 1 queued, 0 full.
+CR_SEND = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+if redis.call('ZCOUNT', KEYS[1], '-inf', '+inf') >= tonumber(ARGV[2]) then
+    return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+# A group_send's messages for the channel keys of one shard. KEYS: the keys; ARGV: one
+# message per key, then one capacity per key, then the newest expired score, now and the
+# expiry seconds. Returns the 1-based indexes of the keys that were full.
+CR_GROUP_SEND = """
+local n = #KEYS
+local oldest, now, expiry = ARGV[2 * n + 1], ARGV[2 * n + 2], ARGV[2 * n + 3]
+local full = {}
+for i = 1, n do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, oldest)
+    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[n + i]) then
+        redis.call('ZADD', KEYS[i], now, ARGV[i])
+        redis.call('EXPIRE', KEYS[i], expiry)
+    else
+        full[#full + 1] = i
+    end
+end
+return full
+"""
+
 
 class Script:
     """A Lua script run by SHA (EVALSHA), loaded on first use and again after a Redis
@@ -97,3 +130,5 @@ class Script:
 send = Script(SEND)
 group_send = Script(GROUP_SEND)
 forget = Script(FORGET)
+cr_send = Script(CR_SEND)
+cr_group_send = Script(CR_GROUP_SEND)

@@ -12,6 +12,7 @@ import pytest
 
 from narrows.layers import InMemoryChannelLayer
 from narrows.layers.redis import RedisChannelLayer
+from narrows.layers.redis.hashing import ChannelsRedisRing, HashRing
 from tests.layers.conftest import unique_prefix
 from tests.layers.servers import RedisServer, Sentinel
 
@@ -290,6 +291,53 @@ async def test_memberships_come_back_on_a_restarted_shard_the_receive_loop_does_
             await asyncio.wait([receiving], timeout=0.3)
         assert receiving.result()["n"] == 1
     finally:
+        await layer.close()
+        await worker.close()
+        for server in shards:
+            server.stop()
+
+
+async def test_memberships_come_back_on_a_restarted_shard_in_channels_redis_storage(
+    redis_binary: str, redis_workdir: Path
+) -> None:
+    """channels_redis storage puts a group on channels_redis' shard (CRC32 slices, not
+    narrows' ring): the membership is re-added there, where every process looks."""
+    shards = [RedisServer(redis_binary, redis_workdir).start() for _ in range(2)]
+    config: dict[str, Any] = {
+        "hosts": [s.url for s in shards],
+        "block_timeout": 1,
+        "storage": "channels_redis",
+    }
+    layer, worker = RedisChannelLayer(**config), RedisChannelLayer(**config)
+    # A group the two hash functions put on different shards.
+    group = next(
+        f"room{i}"
+        for i in range(100)
+        if HashRing(2).shard_for(f"room{i}") != ChannelsRedisRing(2).shard_for(f"room{i}")
+    )
+    group_shard = ChannelsRedisRing(2).shard_for(group)
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        assert shards[group_shard].cli("zcard", f"asgi:group:{group}").strip() == "1"
+        await worker.group_send(group, {"type": "n", "n": 0})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 0
+
+        shards[group_shard].kill()
+        shards[group_shard].start()
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        deadline = asyncio.get_running_loop().time() + 15
+        while not receiving.done():
+            assert asyncio.get_running_loop().time() < deadline, "members never re-added"
+            await worker.group_send(group, {"type": "n", "n": 1})
+            await asyncio.wait([receiving], timeout=0.3)
+        assert receiving.result()["n"] == 1
+        assert shards[group_shard].cli("zrange", f"asgi:group:{group}", "0", "-1").split() == [
+            channel
+        ]
+        assert shards[1 - group_shard].cli("exists", f"asgi:group:{group}").strip() == "0"
+    finally:
+        await layer.flush()
         await layer.close()
         await worker.close()
         for server in shards:

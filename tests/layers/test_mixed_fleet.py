@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import textwrap
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from narrows.layers.redis import RedisChannelLayer
+from narrows.layers.redis.hashing import ChannelsRedisRing, HashRing
 from tests.compat.suites import IN_CI, ROOT
 from tests.layers.conftest import unique_prefix
 from tests.layers.servers import RedisServer
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.needs_redis
 
 BENCH_PYTHON = ROOT / ".bench-venv" / "bin" / "python"
 
-# The channels_redis process: a consumer-like channel in group "fleet", a worker on the
+# The channels_redis process: a consumer-like channel in the group, a worker on the
 # plain channel "cr.tasks"; it answers what narrows sends, and group_sends from a sync
 # function through async_to_sync, as a Celery task or a cron job does.
 CHANNELS_REDIS_PROCESS = textwrap.dedent(
@@ -31,21 +33,24 @@ CHANNELS_REDIS_PROCESS = textwrap.dedent(
     from channels_redis.core import RedisChannelLayer
 
     config = json.loads(sys.argv[1])
-    plain = config.pop("plain")
+    plain, group_name = config.pop("plain"), config.pop("group")
+    client_prefix = config.pop("client_prefix")
     layer = RedisChannelLayer(**config)
+    layer.client_prefix = client_prefix  # the test's choice of shard for this process
 
     def say(**what):
         print(json.dumps(what), flush=True)
 
     def celery_task(text):
-        async_to_sync(layer.group_send)("fleet", {"type": "from.cr.group", "text": text})
+        async_to_sync(layer.group_send)(group_name, {"type": "from.cr.group", "text": text})
 
     async def main():
         mine = await layer.new_channel()
-        await layer.group_add("fleet", mine)
+        await layer.group_add(group_name, mine)
         say(channel=mine)
         direct = await layer.receive(mine)
-        await layer.send(direct["reply_to"], {"type": "from.cr.direct", "got": direct["text"]})
+        for reply_to in direct["reply_to"]:
+            await layer.send(reply_to, {"type": "from.cr.direct", "got": direct["text"]})
         group = await layer.receive(mine)
         say(group={"type": group["type"], "blob": group["blob"].hex()})
         if plain:
@@ -60,6 +65,10 @@ CHANNELS_REDIS_PROCESS = textwrap.dedent(
     say(done=True)
     """
 )
+
+
+def disagree(ring: ChannelsRedisRing, own_ring: HashRing, name: str) -> bool:
+    return ring.size == 1 or ring.shard_for(name) != own_ring.shard_for(name)
 
 
 def peers_python() -> Path:
@@ -97,11 +106,21 @@ async def test_channels_redis_and_narrows_processes_talk_both_ways(
     # Plain channels with one host only: channels_redis' receive of a plain channel waits
     # on one shard (see narrows.layers.redis.channels_redis_format).
     plain = shards == 1
+    # With two shards: a group and a channels_redis process list that narrows' own hash
+    # ring would put on the other shard, so only channels_redis' shard choice finds them.
+    ring, own_ring = ChannelsRedisRing(shards), HashRing(shards)
+    group = next(f"fleet{i}" for i in range(100) if disagree(ring, own_ring, f"fleet{i}"))
+    client_prefix = next(
+        prefix
+        for prefix in (uuid.uuid4().hex for _ in range(100))
+        if disagree(ring, own_ring, f"specific.{prefix}!")
+    )
+    fleet = {"plain": plain, "group": group, "client_prefix": client_prefix}
     process = await asyncio.create_subprocess_exec(
         str(peers_python()),
         "-c",
         CHANNELS_REDIS_PROCESS,
-        json.dumps({**config, "plain": plain}),
+        json.dumps({**config, **fleet}),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd="/",  # channels_redis from the venv, not this checkout
@@ -109,18 +128,25 @@ async def test_channels_redis_and_narrows_processes_talk_both_ways(
     layer = RedisChannelLayer(storage="channels_redis", **config)
     try:
         theirs = (await read_line(process))["channel"]
-        assert theirs.startswith("specific.") and "!" in theirs
+        assert theirs.startswith(f"specific.{fleet['client_prefix']}!")
         # A prefix other than "specific": its own key, which the receive loop reads too.
+        # channels_redis sends a direct message to the shard of the full channel name:
+        # with two shards, one reply lands on each.
         mine = await layer.new_channel("chat")
-        await layer.group_add("fleet", mine)
+        reply_to = [mine]
+        while shards > 1 and len({ring.shard_for(c) for c in reply_to}) < shards:
+            reply_to = [mine, await layer.new_channel("chat")]
+        await layer.group_add(group, mine)
 
-        # narrows -> channels_redis, direct; and the answer back.
-        await layer.send(theirs, {"type": "from.narrows.direct", "text": "hi", "reply_to": mine})
-        answer = await asyncio.wait_for(layer.receive(mine), 10)
-        assert answer == {"type": "from.cr.direct", "got": "hi"}
+        # narrows -> channels_redis, direct; and the answers back.
+        hello = {"type": "from.narrows.direct", "text": "hi", "reply_to": reply_to}
+        await layer.send(theirs, hello)
+        for channel in reply_to:
+            answer = await asyncio.wait_for(layer.receive(channel), 10)
+            assert answer == {"type": "from.cr.direct", "got": "hi"}
 
         # narrows -> the group: both processes' members get it.
-        await layer.group_send("fleet", {"type": "from.narrows.group", "blob": b"\x00\xff"})
+        await layer.group_send(group, {"type": "from.narrows.group", "blob": b"\x00\xff"})
         assert await asyncio.wait_for(layer.receive(mine), 10) == {
             "type": "from.narrows.group",
             "blob": b"\x00\xff",
@@ -148,7 +174,7 @@ async def test_channels_redis_and_narrows_processes_talk_both_ways(
 def test_storage_is_checked() -> None:
     with pytest.raises(ValueError, match="storage to be one of"):
         RedisChannelLayer(storage="channels-redis")
-    with pytest.raises(ValueError, match="no Redis Cluster"):
+    with pytest.raises(ValueError, match="got a Redis Cluster"):
         RedisChannelLayer(
             hosts=[{"address": "redis://127.0.0.1:7000", "cluster": True}],
             storage="channels_redis",

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 from narrows.layers import names
 from narrows.layers.exceptions import ChannelFull
 from narrows.layers.redis import scripts
+from narrows.layers.redis.receiving import WAKE_CAPACITY
 from narrows.layers.redis.state import LoopState
-from narrows.layers.redis.utils import _consistent_hash
 
 if TYPE_CHECKING:
     from narrows.layers.redis.core import RedisChannelLayer
@@ -58,7 +58,7 @@ class ChannelsRedisStorage:
         return f"{self.layer.prefix}{name}"
 
     def shard(self, name: str) -> int:
-        return _consistent_hash(name, len(self.layer.hosts))
+        return self.layer.ring.shard_for(name)  # channels_redis' (ChannelsRedisRing)
 
     def next_receive_shard(self) -> int:
         return next(self._receive_shards)
@@ -83,27 +83,33 @@ class ChannelsRedisStorage:
             shard, payload = self.shard(non_local), self.pack(message, channel)
         else:
             shard, payload = next(self._send_shards), self.pack(message, None)
-        key = self.key(non_local)
         capacity = layer.get_capacity(channel)
-        now = time.time()
-        queued = await layer._execute(
+        key = self.key(non_local)
+        if not await self._push(state, shard, key, payload, capacity, f"send to {channel!r}"):
+            layer.dropped["full"] += 1
+            raise ChannelFull(channel, capacity)
+
+    async def wake(self, state: LoopState, shard: int, key: str) -> None:
+        """A message for no channel on ``key``: a receive loop popping it looks at its
+        keys again. It may go over capacity: it is popped at once."""
+        await self._push(state, shard, key, self.pack({}, []), WAKE_CAPACITY, "wake-up")
+
+    async def _push(
+        self, state: LoopState, shard: int, key: str, payload: bytes, capacity: int, what: str
+    ) -> bool:
+        """channels_redis' send steps (drop expired, check capacity, add, expire) in one
+        round trip; False if the key was full."""
+        now, expiry = time.time(), self._expire_seconds
+        oldest = int(now) - int(self.layer.expiry)
+        queued = await self.layer._execute(
             state,
             shard,
             lambda client: scripts.cr_send.run(
-                client,
-                1,
-                key,
-                int(now) - int(layer.expiry),
-                capacity,
-                payload,
-                now,
-                self._expire_seconds,
+                client, 1, key, oldest, capacity, payload, now, expiry
             ),
-            f"send to {channel!r}",
+            what,
         )
-        if not queued:
-            layer.dropped["full"] += 1
-            raise ChannelFull(channel, capacity)
+        return bool(queued)
 
     async def group_add(self, state: LoopState, group: str, channel: str) -> None:
         layer = self.layer
@@ -212,9 +218,6 @@ class ChannelsRedisStorage:
         else:
             channels = [receiving_on]
         return raw[1] + self.layer.expiry, channels, message
-
-    def wake_payload(self) -> bytes:
-        return self.pack({}, [])
 
     def flush_pattern(self) -> str:
         return f"{self.layer.prefix}*"

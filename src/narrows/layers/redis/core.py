@@ -32,7 +32,7 @@ from narrows.layers.redis import scripts
 from narrows.layers.redis.channels_redis_format import ChannelsRedisStorage
 from narrows.layers.redis.codec import Codec
 from narrows.layers.redis.groups import GroupsMixin
-from narrows.layers.redis.hashing import HashRing
+from narrows.layers.redis.hashing import ChannelsRedisRing, HashRing, Ring
 from narrows.layers.redis.hosts import decode_hosts, make_client
 from narrows.layers.redis.local import LocalChannels
 from narrows.layers.redis.memberships import MembershipsMixin
@@ -97,7 +97,20 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, MembershipsMixin, BaseChann
             raise TypeError(f"Expected prefix to be a non-empty str, got {prefix!r}")
         self.prefix = prefix
         self.hosts = decode_hosts(hosts)
-        self.ring = HashRing(len(self.hosts))
+        if storage not in STORAGES:
+            raise ValueError(f"Expected storage to be one of {STORAGES}, got {storage!r}")
+        if storage == "channels_redis" and self.hosts[0].kind == "cluster":
+            raise ValueError(
+                "storage 'channels_redis' takes plain and Sentinel hosts, got a Redis "
+                "Cluster (channels_redis has no Cluster support)"
+            )
+        self.storage = storage
+        # Groups and channels on the shards channels_redis would pick, in its storage.
+        self.ring: Ring = (
+            ChannelsRedisRing(len(self.hosts))
+            if storage == "channels_redis"
+            else HashRing(len(self.hosts))
+        )
         # serialize()/deserialize(): the configured serializer, as channels_redis builds it.
         self._serializer = registry.get_serializer(
             serializer_format,
@@ -133,11 +146,6 @@ class RedisChannelLayer(GroupsMixin, ReceivingMixin, MembershipsMixin, BaseChann
         # Process-local channels are "<prefix>.<client_prefix>!<suffix>".
         self.client_prefix = uuid.uuid4().hex
         self._local = LocalChannels(self.client_prefix, self.get_capacity)
-        if storage not in STORAGES:
-            raise ValueError(f"Expected storage to be one of {STORAGES}, got {storage!r}")
-        if storage == "channels_redis" and self.hosts[0].kind == "cluster":
-            raise ValueError("storage 'channels_redis' has no Redis Cluster (neither has it)")
-        self.storage = storage
         # channels_redis' keys and format, for fleets with channels_redis processes.
         self._cr = ChannelsRedisStorage(self) if storage == "channels_redis" else None
         self._last_loop_ref: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None

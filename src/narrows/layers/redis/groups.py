@@ -29,7 +29,7 @@ from narrows.layers.redis.state import LoopState
 if TYPE_CHECKING:
     from narrows.layers.redis.channels_redis_format import ChannelsRedisStorage
     from narrows.layers.redis.codec import Codec, Targets
-    from narrows.layers.redis.hashing import HashRing
+    from narrows.layers.redis.hashing import Ring
     from narrows.layers.redis.local import LocalChannels
 
 T = TypeVar("T")
@@ -44,7 +44,7 @@ class GroupsMixin:
         group_expiry: float
         capacity: int
         codec: Codec
-        ring: HashRing
+        ring: Ring
         _local: LocalChannels
         _cr: ChannelsRedisStorage | None
         dropped: Any

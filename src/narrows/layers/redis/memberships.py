@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from narrows.layers.redis.state import LoopState
 
 if TYPE_CHECKING:
-    from narrows.layers.redis.hashing import HashRing
+    from narrows.layers.redis.hashing import Ring
     from narrows.layers.redis.hosts import HostSpec
     from narrows.layers.redis.local import LocalChannels
 
@@ -34,7 +34,7 @@ BATCH = 500
 class MembershipsMixin:
     if TYPE_CHECKING:
         hosts: list[HostSpec]
-        ring: HashRing
+        ring: Ring
         group_expiry: float
         _local: LocalChannels
         _cr: Any

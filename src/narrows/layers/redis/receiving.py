@@ -196,11 +196,8 @@ class ReceivingMixin:
     async def _wake(self, state: LoopState, key: str) -> None:
         cr = self._cr
         if cr is not None:  # a receive loop per shard: wake each
-            payload, now = cr.wake_payload(), time.time()
             for shard in range(len(self.hosts)):
-                await self._execute(
-                    state, shard, lambda c: c.zadd(key, {payload: now}), "wake the receive loop"
-                )
+                await cr.wake(state, shard, key)
             return
         payload = self.codec.envelope(time.time() + self.expiry, {"wake": 1}, b"\x80")
         await self._execute(

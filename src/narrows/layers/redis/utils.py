@@ -1,27 +1,25 @@
 """channels_redis' ``utils`` names that code outside the layer imports.
 
-``_consistent_hash`` is channels_redis' shard choice, used here by the channels_redis
-storage format so that narrows and channels_redis processes pick the same shards;
+``_consistent_hash`` is channels_redis' shard choice (``hashing.ChannelsRedisRing``, the
+ring of the channels_redis storage format, so narrows and channels_redis processes pick
+the same shards);
 ``decode_hosts`` and ``create_pool`` keep channels_redis' shapes (narrows' own host
 parsing is ``narrows.layers.redis.hosts``).
 """
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Sequence
 from typing import Any
 
 from narrows.layers.redis import hosts
+from narrows.layers.redis.hashing import channels_redis_shard
 
 
 def _consistent_hash(value: str | bytes, ring_size: int) -> int:
     """channels_redis' shard for ``value``: CRC32 to 0..4095, then one of ``ring_size``
     equal slices."""
-    if ring_size == 1:
-        return 0
-    data = value.encode("utf8") if isinstance(value, str) else value
-    return int((binascii.crc32(data) & 0xFFF) / (4096 / float(ring_size)))
+    return channels_redis_shard(value, ring_size)
 
 
 async def _close_redis(connection: Any) -> None:

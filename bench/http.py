@@ -19,6 +19,7 @@ import argparse
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 
 from bench import _common
@@ -66,6 +67,24 @@ def check_hello(server: ServerProcess) -> None:
         raise MeasureError(f"expected 200 with 'Hello, world', got {data[:120]!r}")
 
 
+def summary(results: dict[str, list[float]], reference: str = "narrows") -> None:
+    """The reference server's worst round beside its median, and its ratio to each other
+    server round by round (same round, same conditions): median, lowest and highest."""
+    ours = results.get(reference) or []
+    if not ours:
+        return
+    print(f"{reference}: median {statistics.median(ours):,.0f}/s, worst round {min(ours):,.0f}/s")
+    for name, theirs in results.items():
+        pairs = (
+            [a / b for a, b in zip(ours, theirs, strict=False) if b] if name != reference else []
+        )
+        if pairs:
+            print(
+                f"{reference} / {name}, round by round: median {statistics.median(pairs):.2f}x, "
+                f"lowest {min(pairs):.2f}x, highest {max(pairs):.2f}x"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -109,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
             servers, cpu, unit="server CPU time per request in microseconds (user+system)",
             higher_is_better=False, decimals=1, footer=False,
         )  # fmt: skip
-        _common.report(servers, results, unit="requests/s", higher_is_better=True, targets=TARGETS)
+        _common.report(
+            servers, results, unit="requests/s", higher_is_better=True, targets=TARGETS,
+            footer=False,
+        )  # fmt: skip
+        summary(results)
+        print(f"reproduce {_common.reproduce_command()}", flush=True)
     finally:
         _common.stop_all()
     return 0

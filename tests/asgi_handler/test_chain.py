@@ -139,8 +139,9 @@ def compare_handlers(
         TEMPLATES=TEMPLATES,
         DEBUG=False,
     ):
-        theirs = asyncio.run(run_handler(DjangoASGIHandler(), "/a/", query))
-        ours = asyncio.run(run_handler(ASGIHandler(), "/a/", query))
+        target = "/s/" if view.startswith("sync") else "/a/"
+        theirs = asyncio.run(run_handler(DjangoASGIHandler(), target, query))
+        ours = asyncio.run(run_handler(ASGIHandler(), target, query))
     theirs[0][:] = [e.replace("ASGIHandler", "handler") for e in theirs[0]]
     ours[0][:] = [e.replace("ASGIHandler", "handler") for e in ours[0]]
     assert ours == theirs
@@ -212,3 +213,51 @@ def test_signals_fold_into_the_segments_hops() -> None:
     finally:
         request_started.disconnect(started)
         request_finished.disconnect(finished)
+
+
+def test_each_middleware_is_instantiated_once_for_both_paths() -> None:
+    """A sync and an async view served by one handler: startproject-like middleware made
+    once, one instance (and its state) for both paths."""
+    made: list[int] = []
+    base = chain_cases.middleware_class("mixin", "none", "pass", "none", "none")
+
+    class Counted(chain_cases.__dict__[base.rsplit(".", 1)[1]]):  # type: ignore[misc]
+        def __init__(self, get_response: Any) -> None:
+            super().__init__(get_response)
+            made.append(id(self))
+
+        def process_request(self, request: Any) -> None:
+            self.seen = getattr(self, "seen", 0) + 1
+
+    chain_cases.Counted = Counted  # type: ignore[attr-defined]
+    with override_settings(
+        MIDDLEWARE=["tests.asgi_handler.chain_cases.Counted"],
+        ROOT_URLCONF="tests.asgi_handler.chain_cases",
+        TEMPLATES=TEMPLATES,
+    ):
+        handler = ASGIHandler()
+        for view, target in [("sync", "/s/"), ("async", "/a/"), ("sync", "/s/")]:
+            chain_cases.VIEW["kind"] = view
+            asyncio.run(run_handler(handler, target))
+    assert len(made) == 1
+    [instance] = handler._middleware_chain.layers
+    assert instance.seen == 3
+
+
+def test_whole_request_sweep() -> None:
+    """Each view kind behind all-mixin stacks (one shared segment) and a mixed one."""
+    mixins = [
+        ("mixin", "none", "pass", "none", "handle"),
+        ("mixin", "none", "replace", "none", "none"),
+    ]
+    short = [
+        ("mixin", "short", "pass", "absent", "absent"),
+        ("mixin", "none", "pass", "none", "none"),
+    ]
+    mixed = [
+        ("mixin", "none", "pass", "none", "none"),
+        ("function-sync", "none", "pass", "none", "none"),
+    ]
+    for view in ["async", "async-raise", "async-template", "sync", "sync-raise"]:
+        for stack in (mixins, short, mixed, []):
+            compare_handlers(stack, view)

@@ -111,8 +111,19 @@ class Segment:
                 response = await self.inner(request)
         return await self._response_phase(request, reached, response, postlude, tail)
 
-    def request_phase(self, request: Any) -> Reached:
-        """In a pool thread: each ``process_request``, outermost first."""
+    def call_sync(self, view_step: Callable[[Any], Any], request: Any) -> Any:
+        """The whole segment in the calling thread, as Django's sync chain runs it, with
+        ``view_step`` (Django's ``_get_response``) for the view: the sync-view path's chain,
+        made of the async chain's own middleware instances."""
+        reached = self.request_phase(request, with_view=False)
+        response = reached.response
+        if response is None:
+            response = view_step(request)
+        return self.response_phase(request, reached, response, False)
+
+    def request_phase(self, request: Any, with_view: bool = True) -> Reached:
+        """In a pool thread: each ``process_request``, outermost first; then, if the
+        segment sits right above the view, the view's prelude."""
         for depth, layer in enumerate(self.layers):
             process_request = getattr(layer, "process_request", None)
             if process_request is None:
@@ -124,7 +135,7 @@ class Segment:
             if response:
                 return Reached(depth, response, False, None)
         depth = len(self.layers)
-        if self.view is None:
+        if self.view is None or not with_view:
             return Reached(depth, None, False, None)
         try:
             prelude = self.view.prelude(request)

@@ -150,7 +150,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             bridge.listen()
         chain = self._sync_chain
         if chain is None:
-            chain = self._sync_chain = SyncChain()
+            chain = self._sync_chain = SyncChain(self)
         try:
             outcome: Outcome = await run_in_pool(
                 get_pool(), respond_in_thread, self, chain, scope, body, bridge

@@ -13,15 +13,18 @@ builds it, held by a :class:`SyncChain` beside the handler's own async chain.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from django.core import signals
 from django.core.handlers.base import BaseHandler
+from django.core.handlers.exception import convert_exception_to_response
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
 
 from narrows.asgi.bridge import LoopBridge
+from narrows.asgi.chain import Segment
 from narrows.asgi.request import get_script_prefix
 from narrows.asgi.responses import file_path, start_message
 from narrows.types import Message, Scope
@@ -33,11 +36,26 @@ __all__ = ["Outcome", "SyncChain", "respond_in_thread"]
 
 
 class SyncChain(BaseHandler):
-    """Django's sync middleware chain and view machinery, as ``WSGIHandler`` has them."""
+    """Django's sync middleware chain and view machinery, as ``WSGIHandler`` has them.
 
-    def __init__(self) -> None:
+    When the handler's async chain is one :class:`~narrows.asgi.chain.Segment` right above
+    the view (every middleware is a plain ``MiddlewareMixin``, as startproject's are), the
+    sync chain is that segment run in one thread around Django's own ``_get_response``:
+    each middleware class is instantiated once, and the sync and async paths share its
+    instance (and any state it keeps). Otherwise Django's sync chain is built beside it.
+    """
+
+    def __init__(self, handler: ASGIHandler | None = None) -> None:
         super().__init__()
-        self.load_middleware(is_async=False)
+        segment = getattr(handler, "_middleware_chain", None)
+        if handler is None or not isinstance(segment, Segment) or segment.view is None:
+            self.load_middleware(is_async=False)
+            return
+        self._view_middleware = handler._view_middleware  # type: ignore[attr-defined]
+        self._template_response_middleware = handler._template_response_middleware  # type: ignore[attr-defined]
+        self._exception_middleware = handler._exception_middleware  # type: ignore[attr-defined]
+        view_step = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
+        self._middleware_chain = functools.partial(segment.call_sync, view_step)
 
 
 @dataclass(slots=True)

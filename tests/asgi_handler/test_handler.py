@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -336,3 +339,38 @@ def test_pool_runs_every_job_once_under_mixed_load() -> None:
     assert sorted(ran) == list(range(400))
     assert active[1] <= 4
     pool.shutdown()
+
+
+@pytest.mark.skipif(
+    not os.path.exists(f"/proc/self/task/{threading.get_native_id()}/schedstat"),
+    reason="no /proc schedstat (Linux only): the CPU clock decides",
+)
+def test_cpu_starved_jobs_are_not_taken_for_waiting_ones() -> None:
+    """Other processes taking the CPUs slow a computing job down (it is runnable, not
+    waiting): no second job starts beside it for that."""
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(os.cpu_count() or 2)
+    ]
+    try:
+        time.sleep(0.2)
+        pool = ThreadPool(8, name="starved", stall=0.005)
+        lock = threading.Lock()
+        active = [0, 0]
+
+        def compute() -> None:
+            with lock:
+                active[0] += 1
+                active[1] = max(active[1], active[0])
+            _busy(0.005)
+            with lock:
+                active[0] -= 1
+
+        for future in [pool.submit(compute) for _ in range(60)]:
+            future.result(60)
+        pool.shutdown()
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert active[1] <= 2, active  # 5 with the CPU clock alone, on 2 cores

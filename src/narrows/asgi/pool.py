@@ -79,30 +79,61 @@ def thread_count() -> int:
     return DEFAULT_THREADS
 
 
-def _thread_clock() -> int | None:
-    """The calling thread's CPU-time clock, readable from other threads (None if the
-    platform has none: then a job's age alone says when it stops counting as computing)."""
-    try:
-        return time.pthread_getcpuclockid(threading.get_ident())
-    except (AttributeError, OSError):
-        return None
-
-
 class _Worker:
-    """One pool thread: parked on ``wake`` while idle, handed a job through ``job``."""
+    """One pool thread: parked on ``wake`` while idle, handed a job through ``job``.
 
-    __slots__ = ("clock", "cpu_started", "job", "started", "wake")
+    :meth:`times` tells a running job that computes from one that waits. It reads the
+    thread's ``/proc`` schedstat where Linux has it: CPU time, and time spent runnable but
+    waiting for a CPU (taken by other processes: a thread starved of CPU is not waiting on
+    I/O). Elsewhere, the thread's CPU clock.
+    """
+
+    __slots__ = ("at_start", "clock", "job", "schedstat", "started", "wake")
 
     def __init__(self) -> None:
         self.wake = threading.Lock()
         self.wake.acquire()  # held: acquiring it again parks the thread until released
         self.job: _Job | None = None
-        self.clock: int | None = None
         self.started = 0.0  # monotonic time the running job started
-        self.cpu_started = 0.0  # the thread's CPU time then
+        self.at_start: tuple[float, float] | None = None  # times() then
+        self.clock: int | None = None
+        self.schedstat: int | None = None
 
-    def cpu(self) -> float:
-        return 0.0 if self.clock is None else time.clock_gettime(self.clock)
+    def bind(self) -> None:
+        """In the worker's own thread: find its CPU accounting."""
+        try:
+            self.schedstat = os.open(
+                f"/proc/self/task/{threading.get_native_id()}/schedstat", os.O_RDONLY
+            )
+        except (AttributeError, OSError):
+            try:
+                self.clock = time.pthread_getcpuclockid(threading.get_ident())
+            except (AttributeError, OSError):
+                pass  # no CPU accounting: a job's age alone decides (see ThreadPool)
+
+    def times(self) -> tuple[float, float] | None:
+        """(CPU time, CPU time + time waiting for a CPU) of the thread so far, seconds."""
+        fd = self.schedstat
+        if fd is not None:
+            try:
+                fields = os.pread(fd, 64, 0).split()
+                cpu = int(fields[0]) / 1e9
+                return cpu, cpu + int(fields[1]) / 1e9
+            except (OSError, ValueError, IndexError):
+                pass  # unreadable: the age rule decides (the owner closes the file)
+        if self.clock is not None:
+            cpu = time.clock_gettime(self.clock)
+            return cpu, cpu
+        return None
+
+    def unbind(self) -> None:
+        """In the worker's own thread once it stops (or in a forked child)."""
+        fd, self.schedstat = self.schedstat, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 class ThreadPool(Executor):
@@ -115,8 +146,9 @@ class ThreadPool(Executor):
     So a job holds one of ``floor`` compute slots until it has run ``stall`` seconds
     using less than :data:`WAITING_SHARE` of a CPU (it waits: another job may start), or
     has used ``long`` seconds of CPU (a long job must not hold up short ones); up to
-    ``size`` jobs run at once. Where threads have no CPU clock, a job frees its slot
-    once it has run ``long`` seconds.
+    ``size`` jobs run at once. Time a thread spends runnable but waiting for a CPU (other
+    processes' load) counts as computing, not waiting. Where threads have no CPU
+    accounting, a job frees its slot once it has run ``long`` seconds.
 
     Hand-offs are exact: a job goes to the most recently idle thread (its caches and its
     database connection are the warmest), a thread that finishes a job takes the next one
@@ -144,6 +176,7 @@ class ThreadPool(Executor):
         self._running: set[_Worker] = set()
         self._watcher: _Worker | None = None  # the idle one re-checking while jobs wait
         self._threads: list[threading.Thread] = []
+        self._workers: list[_Worker] = []  # every thread's, for its files
         self._shutdown = False
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
@@ -181,12 +214,13 @@ class ThreadPool(Executor):
         for worker in self._running:
             elapsed = now - worker.started
             if elapsed >= self.stall:
-                if worker.clock is None:
+                times, at_start = worker.times(), worker.at_start
+                if times is None or at_start is None:
                     if elapsed >= self.long:
                         continue
                 else:
-                    used = worker.cpu() - worker.cpu_started
-                    if used < WAITING_SHARE * elapsed or used >= self.long:
+                    used, busy = times[0] - at_start[0], times[1] - at_start[1]
+                    if busy < WAITING_SHARE * elapsed or used >= self.long:
                         continue  # waiting, or long: its slot is free
             computing += 1
             if computing >= self.floor:
@@ -196,7 +230,7 @@ class ThreadPool(Executor):
     def _start(self, worker: _Worker) -> _Job:
         """Under the lock: the next job, now running on ``worker``."""
         worker.started = time.monotonic()
-        worker.cpu_started = worker.cpu()
+        worker.at_start = worker.times()
         self._running.add(worker)
         return self._jobs.popleft()
 
@@ -211,7 +245,9 @@ class ThreadPool(Executor):
 
     def _work(self) -> None:
         worker = _Worker()
-        worker.clock = _thread_clock()
+        worker.bind()
+        with self._lock:
+            self._workers.append(worker)
         job = self._next(worker, finished=False)
         while job is not None:
             future, fn, args, kwargs = job
@@ -230,6 +266,7 @@ class ThreadPool(Executor):
             # kept alive by an idle thread would hold its files and memory.
             del job, future, fn, args, kwargs
             job = self._next(worker, finished=True)
+        worker.unbind()
 
     def _next(self, worker: _Worker, *, finished: bool) -> _Job | None:
         """The next job for ``worker``, parking it as long as needed; None at shutdown."""
@@ -384,6 +421,9 @@ def get_pool() -> ThreadPool:
 def _forget_pool_in_child() -> None:
     # Threads do not survive fork(): a forked worker makes its own pool on first use.
     global _pool, _pool_lock
+    if _pool is not None:
+        for worker in _pool._workers:  # their /proc files name the parent's threads
+            worker.unbind()
     _pool = None
     _pool_lock = threading.Lock()
 

@@ -7,6 +7,7 @@ appends to :data:`EVENTS`, so two chains given the same stack can be compared ca
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpResponse
 from django.template.response import SimpleTemplateResponse
 from django.urls import path
+from django.utils import translation
 from django.utils.deprecation import MiddlewareMixin
 
 EVENTS: list[str] = []
@@ -151,4 +153,35 @@ def _template() -> Any:
     return engines["django"].from_string("hello {{ who }}")
 
 
-urlpatterns = [path("a/", async_view), path("s/", sync_view)]
+MARK: contextvars.ContextVar[str] = contextvars.ContextVar("chain_cases_mark", default="unset")
+
+
+class SetsContext(MiddlewareMixin):
+    """Sets a ContextVar, an asgiref Local (the active language) and the urlconf in
+    process_request; the view and process_response must see them."""
+
+    def process_request(self, request: Any) -> None:
+        MARK.set("set in process_request")
+        translation.activate("fr")
+
+    def process_response(self, request: Any, response: Any) -> Any:
+        log(f"response sees {MARK.get()} {translation.get_language()}")
+        return response
+
+
+async def context_view(request: Any) -> Any:
+    log(f"view sees {MARK.get()} {translation.get_language()}")
+    return HttpResponse(MARK.get())
+
+
+def sync_context_view(request: Any) -> Any:
+    log(f"sync view sees {MARK.get()} {translation.get_language()}")
+    return HttpResponse(MARK.get())
+
+
+urlpatterns = [
+    path("a/", async_view),
+    path("s/", sync_view),
+    path("ctx/", context_view),
+    path("sctx/", sync_context_view),
+]

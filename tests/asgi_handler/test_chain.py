@@ -261,3 +261,23 @@ def test_whole_request_sweep() -> None:
     for view in ["async", "async-raise", "async-template", "sync", "sync-raise"]:
         for stack in (mixins, short, mixed, []):
             compare_handlers(stack, view)
+
+
+def test_context_set_by_a_middleware_reaches_the_view_as_in_django() -> None:
+    """A ContextVar and asgiref Local data (translation.activate) set in process_request,
+    in a pool thread, are seen by the view and by process_response, as under Django."""
+    for target in ["/ctx/", "/sctx/"]:
+        with override_settings(
+            MIDDLEWARE=["tests.asgi_handler.chain_cases.SetsContext"],
+            ROOT_URLCONF="tests.asgi_handler.chain_cases",
+            USE_I18N=True,
+        ):
+            theirs = asyncio.run(run_handler(DjangoASGIHandler(), target))
+            ours = asyncio.run(run_handler(ASGIHandler(), target))
+        assert ours == theirs
+        view = "sync view" if target == "/sctx/" else "view"
+        assert ours[0][1:3] == [
+            f"{view} sees set in process_request fr",
+            "response sees set in process_request fr",
+        ], ours
+        assert ours[1][0] == 200

@@ -40,6 +40,7 @@ from django.core.handlers.exception import convert_exception_to_response, respon
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
 
+from narrows.asgi.threads import in_request_thread
 from narrows.asgi.view import Prelude, ViewStage
 
 __all__ = ["Reached", "Segment", "build_async_chain", "flattenable"]
@@ -83,8 +84,8 @@ class Segment:
         self.inner = inner
         #: set when ``inner`` is the view stage itself: its sync parts join this segment's hops
         self.view = view
-        self._request_phase = sync_to_async(self.request_phase)
-        self._response_phase = sync_to_async(self.response_phase)
+        self._request_phase = in_request_thread(self.request_phase)
+        self._response_phase = in_request_thread(self.response_phase)
         # An async callable to Django (adapt_method_mode, MiddlewareMixin's async_mode).
         markcoroutinefunction(self)
 

@@ -45,7 +45,7 @@ from narrows.asgi.pool import get_pool, run_in_pool
 from narrows.asgi.request import ASGIRequest, get_script_prefix, path_info_of
 from narrows.asgi.responses import file_path, start_message
 from narrows.asgi.threaded import Outcome, SyncChain, respond_in_thread, stream_sync
-from narrows.asgi.threads import RequestThreads
+from narrows.asgi.threads import RequestThreads, in_request_thread
 from narrows.types import Message, Receive, Scope, Send
 
 __all__ = ["ASGIHandler"]
@@ -255,7 +255,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             await send_signal(signals.request_finished, sender=self.__class__)
         else:
             if segment is None or not response.closed:
-                await sync_to_async(response.close)()
+                await _close_in_request_thread(response)
         body_file.close()
 
     def _folded_segment(self) -> Segment | None:
@@ -329,7 +329,8 @@ def _close(response: HttpResponseBase) -> None:
 
 _thread_path_classes: dict[type, bool] = {}
 _fold_classes: dict[type, bool] = {}
-_front_in_thread = sync_to_async(front)
+_front_in_thread = in_request_thread(front)
+_close_in_request_thread = in_request_thread(_close)
 
 
 def _fold_allowed(cls: type) -> bool:

@@ -48,7 +48,7 @@ T = TypeVar("T")
 DEFAULT_THREADS = 8
 
 #: (future or None, function, args, kwargs): no future for :meth:`ThreadPool.call`
-_Job = tuple[Future[Any] | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+Job = tuple[Future[Any] | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 #: A running job whose thread used less than this share of a CPU since it started is
 #: waiting (database, network, sleep), not computing.
@@ -93,7 +93,7 @@ class _Worker:
     def __init__(self) -> None:
         self.wake = threading.Lock()
         self.wake.acquire()  # held: acquiring it again parks the thread until released
-        self.job: _Job | None = None
+        self.job: Job | None = None
         self.started = 0.0  # monotonic time the running job started
         self.at_start: tuple[float, float] | None = None  # times() then
         self.clock: int | None = None
@@ -171,7 +171,7 @@ class ThreadPool(Executor):
         self.long = long
         self._name = name
         self._lock = threading.Lock()
-        self._jobs: collections.deque[_Job] = collections.deque()
+        self._jobs: collections.deque[Job] = collections.deque()
         self._idle: list[_Worker] = []  # parked, most recently parked last
         self._running: set[_Worker] = set()
         self._watcher: _Worker | None = None  # the idle one re-checking while jobs wait
@@ -189,7 +189,7 @@ class ThreadPool(Executor):
         (a ``concurrent.futures.Future`` costs a ``Condition`` per job)."""
         self._add((None, fn, args, {}))
 
-    def _add(self, job: _Job) -> None:
+    def _add(self, job: Job) -> None:
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new work after the thread pool was shut down")
@@ -227,7 +227,7 @@ class ThreadPool(Executor):
                 return False
         return True
 
-    def _start(self, worker: _Worker) -> _Job:
+    def _start(self, worker: _Worker) -> Job:
         """Under the lock: the next job, now running on ``worker``."""
         worker.started = time.monotonic()
         worker.at_start = worker.times()
@@ -268,7 +268,7 @@ class ThreadPool(Executor):
             job = self._next(worker, finished=True)
         worker.unbind()
 
-    def _next(self, worker: _Worker, *, finished: bool) -> _Job | None:
+    def _next(self, worker: _Worker, *, finished: bool) -> Job | None:
         """The next job for ``worker``, parking it as long as needed; None at shutdown."""
         warm = finished  # it just ran a job: first in line for the next one
         with self._lock:
@@ -292,7 +292,7 @@ class ThreadPool(Executor):
                     return handed
                 warm = False
 
-    def _park(self, worker: _Worker, warm: bool) -> _Job | None:
+    def _park(self, worker: _Worker, warm: bool) -> Job | None:
         """Under the lock: park ``worker`` until a job is handed to it (returned), or it is
         woken to watch, or its watch times out (None).
 
@@ -358,21 +358,25 @@ def run_in_pool(pool: ThreadPool, fn: Callable[..., T], *args: Any) -> asyncio.F
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
     context = contextvars.copy_context()
-    pool.call(_run_for_loop, loop, future, context, fn, args)
+    pool.call(run_for_loop, loop, future, context, fn, args)
     return future
 
 
-def _run_for_loop(
+def run_for_loop(
     loop: asyncio.AbstractEventLoop,
     future: asyncio.Future[Any],
     context: contextvars.Context,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
+    task_context: list[asyncio.Task[Any]] | None = None,
 ) -> None:
+    """In a pool thread: ``fn(*args)`` in ``context``, its outcome set on ``future`` on
+    ``loop``, seeing the loop as ``SyncToAsync.thread_handler`` shows it (``task_context``
+    collects the task an ``async_to_sync`` inside starts, for cancellation)."""
     local = SyncToAsync.threadlocal  # what SyncToAsync.thread_handler sets for AsyncToSync
     local.main_event_loop = loop
     local.main_event_loop_pid = os.getpid()
-    local.task_context = None
+    local.task_context = task_context
     try:
         result = context.run(_in_context, context, fn, args)
     except BaseException as exc:
@@ -388,9 +392,23 @@ def _run_for_loop(
 def _in_context(context: contextvars.Context, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     # As SyncToAsync does on entering its thread: asgiref Local data set on the loop moves
     # to this thread with the context (asgiref tags it with its thread, since 3.13).
+    restore_context(context)
+    return fn(*args)
+
+
+def restore_context(context: contextvars.Context) -> None:
+    """asgiref's ``_restore_context``: ``context``'s variables set in the current one (and
+    asgiref ``Local`` data moved to this thread), as ``SyncToAsync`` does on each side."""
     if _restore_context is not None:
         _restore_context(context)
-    return fn(*args)
+        return
+    for variable, value in context.items():  # pragma: no cover (asgiref without it)
+        try:
+            if variable.get() is value:
+                continue
+        except LookupError:
+            pass
+        variable.set(value)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:

@@ -21,65 +21,117 @@ which asgiref has kept stable since 3.3.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextvars
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext, sync_to_async
 
-__all__ = ["RequestThreads", "SerialExecutor"]
+from narrows.asgi.pool import Job, ThreadPool, restore_context, run_for_loop
+
+__all__ = ["RequestThreads", "SerialExecutor", "in_request_thread"]
 
 T = TypeVar("T")
 
 
 class SerialExecutor(Executor):
-    """Runs its jobs one after another, in submission order, on another executor's threads."""
+    """Runs its jobs one after another, in submission order, on a pool's threads."""
 
     __slots__ = ("_busy", "_lock", "_pending", "_pool")
 
-    def __init__(self, pool: Executor) -> None:
+    def __init__(self, pool: ThreadPool) -> None:
         self._pool = pool
         self._lock = threading.Lock()
         self._busy = False
-        self._pending: collections.deque[
-            tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
-        ] = collections.deque()
+        self._pending: collections.deque[Job] = collections.deque()
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         future: Future[T] = Future()
-        with self._lock:
-            if self._busy:
-                self._pending.append((future, fn, args, kwargs))
-                return future
-            self._busy = True
-        self._pool.submit(self._run, future, fn, args, kwargs)
+        self._add((future, fn, args, kwargs))
         return future
 
-    def _run(
-        self,
-        future: Future[Any],
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
+    def call(self, fn: Callable[..., Any], /, *args: Any) -> None:
+        """Run ``fn(*args)`` in turn with no future (``fn`` reports its own outcome)."""
+        self._add((None, fn, args, {}))
+
+    def _add(self, job: Job) -> None:
+        with self._lock:
+            if self._busy:
+                self._pending.append(job)
+                return
+            self._busy = True
+        self._pool.call(self._run, job)
+
+    def _run(self, job: Job) -> None:
         # In a pool thread: this job, then any that queued up behind it, on this thread.
         while True:
-            if future.set_running_or_notify_cancel():
+            future, fn, args, kwargs = job
+            if future is None:
+                try:
+                    fn(*args)
+                except BaseException:  # fn reports its outcome
+                    pass
+            elif future.set_running_or_notify_cancel():
                 try:
                     future.set_result(fn(*args, **kwargs))
                 except BaseException as exc:
                     future.set_exception(exc)
                     del exc
+            del future, fn, args, kwargs
             with self._lock:
                 if not self._pending:
                     self._busy = False
                     return
-                future, fn, args, kwargs = self._pending.popleft()
+                job = self._pending.popleft()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Nothing to stop: the threads belong to the pool."""
+
+
+def in_request_thread(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """``sync_to_async(fn)`` for narrows' own hops (the middleware segments' phases): the
+    same call, context and executor, without ``SyncToAsync``'s future chain and shield.
+
+    Inside :class:`RequestThreads` it runs ``fn`` through the request's
+    :class:`SerialExecutor` (in turn with the request's other thread-sensitive calls), in
+    a copy of the caller's context whose changes (``translation.activate``, ``set_urlconf``,
+    any ``ContextVar``) are written back afterwards, as ``SyncToAsync`` writes them back;
+    an ``async_to_sync`` task started inside it is cancelled with the caller, as
+    ``SyncToAsync`` cancels it. Anywhere else (inside an outer ``async_to_sync``, under
+    another thread-sensitive context, in an ``except`` block whose exception ``fn`` might
+    look at) it is ``sync_to_async(fn)`` itself.
+    """
+    slow = sync_to_async(fn)
+
+    async def call(*args: Any) -> T:
+        owner = SyncToAsync.thread_sensitive_context.get(None)
+        executor = SyncToAsync.context_to_thread_executor.get(owner) if owner is not None else None
+        if (
+            not isinstance(executor, SerialExecutor)
+            or sys.exc_info()[1] is not None
+            or getattr(AsyncToSync.executors, "current", None) is not None
+        ):
+            return await slow(*args)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        context = contextvars.copy_context()
+        task_context: list[asyncio.Task[Any]] = []
+        executor.call(run_for_loop, loop, future, context, fn, args, task_context)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if task_context:
+                task_context[0].cancel()
+            raise
+        finally:
+            restore_context(context)
+
+    return call
 
 
 class RequestThreads(ThreadSensitiveContext):
@@ -89,7 +141,7 @@ class RequestThreads(ThreadSensitiveContext):
     it; entered once per request, like Django's.
     """
 
-    def __init__(self, pool: Executor) -> None:
+    def __init__(self, pool: ThreadPool) -> None:
         super().__init__()
         self.executor = SerialExecutor(pool)
 

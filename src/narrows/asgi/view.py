@@ -26,6 +26,8 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
+from narrows.asgi.threads import in_request_thread
+
 __all__ = ["Prelude", "ViewStage"]
 
 
@@ -46,8 +48,8 @@ class ViewStage:
         #: raw ``process_view`` / ``process_template_response`` methods, filled by the chain
         self.view_middleware = view_middleware
         self.template_middleware = template_middleware
-        self._prelude_in_thread = sync_to_async(self.prelude)
-        self._postlude_in_thread = sync_to_async(self.postlude)
+        self._prelude_in_thread = in_request_thread(self.prelude)
+        self._postlude_in_thread = in_request_thread(self.postlude)
         # An async callable to Django (convert_exception_to_response, MiddlewareMixin).
         markcoroutinefunction(self)
 

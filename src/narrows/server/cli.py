@@ -502,7 +502,7 @@ def _websocket_options(g: _Group) -> None:
         dest="websocket_max_queue_bytes",
         type=int,
         default_of="websocket_max_queue_bytes",
-        help="bytes queued for the app before reading pauses",
+        help="bytes of memory queued for the app before reading pauses",
     )
     g.add(
         "--websocket-max-fragments",

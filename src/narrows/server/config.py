@@ -104,7 +104,7 @@ class Config:
     websocket_max_message_size: int = 1024 * 1024  # -> close 1009
     websocket_max_frame_size: int = 1024 * 1024  # -> close 1009
     websocket_max_queue: int = 32  # messages waiting for the app before reading pauses
-    websocket_max_queue_bytes: int = 1024 * 1024  # ... or bytes (characters for text)
+    websocket_max_queue_bytes: int = 1024 * 1024  # ... or bytes of memory they hold
     #: Frames in one message (a 1 MiB message in 64-byte fragments) -> close 1009
     websocket_max_fragments: int = 16384
     #: After our close frame: how long the client has to answer with its own, then TCP is

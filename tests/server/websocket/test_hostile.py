@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 from typing import Any
 
 import pytest
@@ -170,31 +171,44 @@ async def test_a_client_that_stops_reading_is_aborted_and_the_app_ends(
 # -- item: the receive queue is bounded in bytes -----------------------------------------------
 
 
-async def test_receive_queue_is_bounded_in_bytes_and_reading_pauses() -> None:
+EMOJI_TEXT = "\U0001f600" * 250_000
+
+
+@pytest.mark.parametrize(
+    ("opcode", "payload", "message"),
+    [
+        pytest.param(OP_BINARY, b"m" * 1_000_000, b"m" * 1_000_000, id="binary"),
+        # 250,000 characters of 4 bytes each: counted by len() they would be a quarter of
+        # the memory they hold, and four times the bound would queue up.
+        pytest.param(OP_TEXT, EMOJI_TEXT.encode(), EMOJI_TEXT, id="emoji-text"),
+    ],
+)
+async def test_receive_queue_is_bounded_in_memory_and_reading_pauses(
+    opcode: int, payload: bytes, message: str | bytes
+) -> None:
     release = asyncio.Event()
-    sizes: list[int] = []
+    received: list[str | bytes] = []
 
     async def slow(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
         await release.wait()
-        while (message := await receive())["type"] == "websocket.receive":
-            sizes.append(len(message["bytes"]))
+        while (event := await receive())["type"] == "websocket.receive":
+            received.append(event["bytes"] if event.get("bytes") is not None else event["text"])
 
-    message = b"m" * 1_000_000
     async with running(slow) as srv:  # websocket_max_queue_bytes: 1 MiB by default
         client = await RawClient.open(srv.port)
         (proto,) = srv.connections()
         for _ in range(10):
-            client.send_frame(OP_BINARY, message)
+            client.send_frame(opcode, payload)
         await wait_for(lambda: proto.reading_paused and proto._queue is not None)
         await asyncio.sleep(0.3)
-        queued = sum(len(m) for m in proto._queue)
-        # 1 MiB reached: reading paused (at most the read that crossed it came along).
-        assert 1024 * 1024 <= queued <= 2_000_000 and len(proto._queue) <= 2
+        held = sum(sys.getsizeof(m) for m in proto._queue)
+        # 1 MiB of memory reached: reading paused (at most the read that crossed it came along).
+        assert 1024 * 1024 <= held <= 2_100_000 and len(proto._queue) <= 2
         release.set()
-        await wait_for(lambda: len(sizes) == 10)
-        assert sizes == [1_000_000] * 10
+        await wait_for(lambda: len(received) == 10)
+        assert received == [message] * 10
         await client.close()
 
 

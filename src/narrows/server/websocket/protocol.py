@@ -18,7 +18,7 @@ The app runs in a Task of its own, created for the connection with a copy of the
 ``TaskGroup`` work from the app's first statement.
 
 Back-pressure, both ways. Reading pauses while the app is behind (the receive queue holds
-``websocket_max_queue`` messages or ``websocket_max_queue_bytes`` bytes), and while the
+``websocket_max_queue`` messages or ``websocket_max_queue_bytes`` bytes of memory), and while the
 client is not reading what we send (the transport's buffer is over
 ``flow_control_high_water``): then no pong is written (pongs owed meanwhile coalesce into
 one) and ``websocket.send`` waits. A client that stops reading for good is released: once
@@ -37,6 +37,7 @@ import enum
 import logging
 import os
 from collections import deque
+from sys import getsizeof
 from typing import TYPE_CHECKING, Any, Final
 
 from narrows.server.http.response import check_header
@@ -148,7 +149,9 @@ class WebSocketProtocol(asyncio.Protocol):
         self._app_state = AppState.CONNECTING
         self._connect_pending = True
         self._queue: deque[str | bytes] | None = None
-        self._queued_bytes = 0  # len() of the queued messages (characters for text)
+        # Memory the queued messages hold (sys.getsizeof): a text message's characters take
+        # 1, 2 or 4 bytes each, so len() would let emoji text hold 4x the bound.
+        self._queued_bytes = 0
         self._waiter: asyncio.Future[Any] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._paused = 0  # why reading is paused: _APP_BEHIND | _CLIENT_NOT_READING | ...
@@ -261,7 +264,7 @@ class WebSocketProtocol(asyncio.Protocol):
         queue = self._queue
         if queue:
             item: Any = queue.popleft()
-            self._queued_bytes -= len(item)
+            self._queued_bytes -= getsizeof(item)
             if self._paused & _APP_BEHIND:
                 config = self.state.config
                 if (
@@ -298,7 +301,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if queue is None:
             queue = self._queue = deque()
         queue.append(message)
-        self._queued_bytes += len(message)
+        self._queued_bytes += getsizeof(message)
         config = self.state.config
         if (
             len(queue) >= config.websocket_max_queue

@@ -374,3 +374,70 @@ def test_cpu_starved_jobs_are_not_taken_for_waiting_ones() -> None:
             hog.kill()
             hog.wait()
     assert active[1] <= 2, active  # 5 with the CPU clock alone, on 2 cores
+
+
+async def test_jobs_from_an_event_loop_are_rechecked_by_its_timer() -> None:
+    """Submitted from a running loop, waiting jobs still free their slots after a stall and
+    computing ones still run one at a time, with no idle thread woken to watch (a thread
+    woken every stall takes the GIL from the computing job); once that loop is gone, the
+    next submission has a thread watch again."""
+    pool = ThreadPool(4, name="loop-watch", stall=0.02, long=1.0)
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    started: list[float] = []
+
+    def wait() -> None:
+        started.append(time.monotonic())
+        release.wait(10)
+
+    await loop.run_in_executor(pool, lambda: None)  # every thread made, all idle
+    futures = [loop.run_in_executor(pool, wait) for _ in range(6)]
+    deadline = time.monotonic() + 5
+    while len(started) < 4 and time.monotonic() < deadline:
+        assert pool._watcher is None  # the loop's timer watches, no thread
+        await asyncio.sleep(0.005)
+    assert len(started) == 4  # one, then more once each is seen waiting, up to the size
+    assert sorted(started)[1] - min(started) >= 0.015  # the second waited for a stall
+    release.set()
+    await asyncio.gather(*futures)
+
+    lock = threading.Lock()
+    active = [0, 0]
+
+    def compute() -> None:
+        with lock:
+            active[0] += 1
+            active[1] = max(active[1], active[0])
+        _busy(0.03)  # 30 ms of CPU, past the stall: computing, neither waiting nor long
+        with lock:
+            active[0] -= 1
+
+    await asyncio.gather(*(loop.run_in_executor(pool, compute) for _ in range(6)))
+    assert active[1] == 1
+    pool.shutdown()
+
+
+def test_a_stopped_loop_hands_watching_back_to_a_thread() -> None:
+    pool = ThreadPool(3, name="loop-gone", stall=0.02)
+    release = threading.Event()
+    started: list[float] = []
+
+    def wait() -> None:
+        started.append(time.monotonic())
+        release.wait(10)
+
+    async def submit_and_leave() -> None:
+        pool.submit(wait)  # runs at once
+        pool.submit(wait)  # waits for the first to be seen waiting: the loop's timer arms
+
+    pool.submit(lambda: None).result(5)
+    asyncio.run(submit_and_leave())  # the loop is closed before its timer fires
+    time.sleep(0.1)
+    assert len(started) == 1  # nothing re-checked: the loop that watched is gone
+    pool.submit(wait)  # from a thread: a thread watches from now on
+    deadline = time.monotonic() + 5
+    while len(started) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(started) == 3
+    release.set()
+    pool.shutdown()

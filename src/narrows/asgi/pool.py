@@ -152,8 +152,11 @@ class ThreadPool(Executor):
 
     Hand-offs are exact: a job goes to the most recently idle thread (its caches and its
     database connection are the warmest), a thread that finishes a job takes the next one
-    itself, and an idle thread is woken only to run a job or, while jobs wait for a slot,
-    one of them re-checks the running jobs every ``stall`` seconds.
+    itself, and an idle thread is woken only to run a job. While jobs wait for a slot, the
+    running ones are re-checked every ``stall`` seconds: by a timer of the event loop the
+    jobs come from (a loop serving requests wakes for their I/O anyway), else by an idle
+    thread woken to watch (also when that loop has stopped, from the next submission or
+    finished job on).
     """
 
     def __init__(
@@ -175,6 +178,11 @@ class ThreadPool(Executor):
         self._idle: list[_Worker] = []  # parked, most recently parked last
         self._running: set[_Worker] = set()
         self._watcher: _Worker | None = None  # the idle one re-checking while jobs wait
+        #: the event loop whose timer re-checks instead, while one is armed; when it fires;
+        #: the armed timer's token (a timer given up for a late one finds another token)
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._timer_due = 0.0
+        self._timer_token = object()
         self._threads: list[threading.Thread] = []
         self._workers: list[_Worker] = []  # every thread's, for its files
         self._shutdown = False
@@ -203,10 +211,55 @@ class ThreadPool(Executor):
             self._watch()
 
     def _watch(self) -> None:
-        """Under the lock: while jobs wait for a slot, make sure an idle thread watches."""
-        if self._jobs and self._watcher is None and self._idle:
+        """Under the lock: while jobs wait for a slot, make sure the running jobs are
+        re-checked. Jobs submitted from an event loop are re-checked by a timer of that
+        loop, which wakes for its own I/O anyway (a watching thread stands down at its
+        next wake-up); otherwise by an idle thread woken to watch. A thread woken every
+        ``stall`` seconds takes the GIL from the computing job each time it wakes."""
+        if not self._jobs:
+            return
+        loop = asyncio._get_running_loop()
+        if loop is not None:
+            self._watcher = None
+            if self._idle and not self._loop_watches():
+                self._timer_loop = loop
+                self._timer_token = token = object()
+                delay = self._watch_timeout()
+                self._timer_due = time.monotonic() + delay
+                loop.call_later(delay, self._on_timer, token)
+            return
+        if self._watcher is None and self._idle and not self._loop_watches():
             self._watcher = worker = self._idle.pop(0)  # the coldest
             worker.wake.release()  # no job: it wakes to watch
+
+    def _loop_watches(self) -> bool:
+        """Under the lock: will an armed loop timer re-check? Not if its loop stopped or
+        is late by more than ``stall`` (then an idle thread watches instead)."""
+        loop = self._timer_loop
+        if loop is None:
+            return False
+        if (
+            loop.is_closed()
+            or not loop.is_running()
+            or (time.monotonic() > self._timer_due + self.stall)
+        ):
+            self._timer_loop = None
+            return False
+        return True
+
+    def _on_timer(self, token: object) -> None:
+        """On the event loop: the re-check a watching thread makes, handing jobs to idle
+        threads as :meth:`_add` does."""
+        with self._lock:
+            if token is not self._timer_token:
+                return  # given up as late: another timer or a thread watches
+            self._timer_loop = None
+            now = time.monotonic()
+            while self._jobs and self._idle and self._may_start(now):
+                worker = self._idle.pop()
+                worker.job = self._start(worker)
+                worker.wake.release()
+            self._watch()
 
     def _may_start(self, now: float) -> bool:
         """Under the lock: does a compute slot stay free for one more job?"""
@@ -285,7 +338,7 @@ class ThreadPool(Executor):
                     return started
                 if self._shutdown:
                     return None
-                if self._jobs and self._watcher is None:
+                if self._jobs and self._watcher is None and not self._loop_watches():
                     self._watcher = worker
                 handed = self._park(worker, warm)
                 if handed is not None:

@@ -20,17 +20,32 @@ from narrows.server.http.parser import (
 )
 
 
-def feed_whole(data: bytes, **limits: int) -> tuple[list[Event], RequestParser]:
+def named(events: list[Event]) -> list[Any]:
+    """The events with each head (a plain tuple) as a ``RequestHead``: fields by name."""
+    return [RequestHead._make(e) if type(e) is tuple else e for e in events]
+
+
+def feed_whole(data: bytes, **limits: int) -> tuple[list[Any], RequestParser]:
     parser = RequestParser(**limits)
-    return parser.feed(data), parser
+    return named(parser.feed(data)), parser
 
 
-def feed_bytewise(data: bytes, **limits: int) -> tuple[list[Event], RequestParser]:
+def feed_bytewise(data: bytes, **limits: int) -> tuple[list[Any], RequestParser]:
     parser = RequestParser(**limits)
     events: list[Event] = []
     for i in range(len(data)):
         events += parser.feed(data[i : i + 1])
-    return events, parser
+    return named(events), parser
+
+
+def test_a_head_is_a_plain_tuple_in_the_order_of_request_heads_fields() -> None:
+    (head, end) = RequestParser().feed(b"GET /p?q HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert type(head) is tuple and end is MESSAGE_COMPLETE
+    assert RequestHead._make(head) == RequestHead(
+        "GET", b"/p?q", "1.1", [(b"host", b"a")], True, None, False, None
+    )
+    assert head[parser_module.HEAD_UPGRADE] is None
+    assert RequestHead._fields.index("upgrade") == parser_module.HEAD_UPGRADE
 
 
 FEEDERS = [pytest.param(feed_whole, id="whole"), pytest.param(feed_bytewise, id="bytewise")]
@@ -306,7 +321,7 @@ def test_in_head_tracks_partial_heads() -> None:
 
 def test_body_is_streamed_as_it_arrives() -> None:
     parser = RequestParser()
-    events = parser.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+    events = named(parser.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc"))
     assert [type(e) for e in events] == [RequestHead, BodyChunk]
     more = parser.feed(b"defg")
     assert [type(e) for e in more] == [BodyChunk]
@@ -384,7 +399,7 @@ def test_http_version_when_a_read_starts_inside_a_body() -> None:
         b"ab HTTP/1.1\r\nGET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
         b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n"
     )
-    heads = [e for e in first + rest if isinstance(e, RequestHead)]
+    heads = [e for e in named(first + rest) if isinstance(e, RequestHead)]
     assert [(h.target, h.http_version) for h in heads] == [
         (b"/a", "1.1"),
         (b"/b", "1.0"),
@@ -431,7 +446,7 @@ def test_http_version_read_from_the_data_is_the_one_llhttp_parsed(
         events += parser.feed(data[start : start + cut])
         start += cut
     events += parser.feed(data[start:])
-    heads = [e for e in events if isinstance(e, RequestHead)]
+    heads = [e for e in named(events) if isinstance(e, RequestHead)]
     assert not [e for e in events if isinstance(e, ProtocolError)]
     assert [(h.target, h.http_version) for h in heads] == [
         (target, version.decode()) for _, target, version, _ in requests

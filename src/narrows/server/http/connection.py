@@ -33,11 +33,12 @@ import enum
 from typing import Final
 
 from narrows.server.http.parser import (
+    HEAD_UPGRADE,
     MESSAGE_COMPLETE,
     BodyChunk,
+    Head,
     ParserState,
     ProtocolError,
-    RequestHead,
     RequestParser,
 )
 
@@ -151,7 +152,7 @@ class _Waiting:
 
     __slots__ = ("error", "events", "head")
 
-    def __init__(self, head: RequestHead | None, error: ProtocolError | None = None) -> None:
+    def __init__(self, head: Head | None, error: ProtocolError | None = None) -> None:
         self.head = head
         self.error = error
         self.events: list[Action] = []
@@ -182,7 +183,7 @@ class HTTPConnection:
         self._in_flight_complete = True  # the request in flight has its whole body
         self._write_paused = False
         self._body_full = False
-        self._upgrade_head: RequestHead | None = None
+        self._upgrade_head: Head | None = None
 
     # -- inputs -------------------------------------------------------------------------
 
@@ -295,10 +296,10 @@ class HTTPConnection:
                     elif self.state is _BUSY and not self._in_flight_complete:
                         self._in_flight_complete = True
                         actions.append(_END)
-                elif type(event) is RequestHead:
+                elif type(event) is tuple:  # a request head (the only tuple event)
                     head = event
                     if self.state is _IDLE or self.state is _HEAD:
-                        if head.upgrade is not None:
+                        if head[HEAD_UPGRADE] is not None:
                             self._upgrade_head = head  # handed over once the parser stops
                         else:
                             self.state = _ON_REQUEST_STATE
@@ -353,7 +354,7 @@ class HTTPConnection:
             return
         head = entry.head
         assert head is not None
-        if head.upgrade is not None:
+        if head[HEAD_UPGRADE] is not None:
             self._hand_over(head)
             return
         self._in_flight_complete = False
@@ -365,7 +366,7 @@ class HTTPConnection:
         if not self._waiting:
             self._parse()
 
-    def _hand_over(self, head: RequestHead) -> None:
+    def _hand_over(self, head: Head) -> None:
         self._go(_ON_HAND_OVER)
         self._waiting.clear()
         self._actions.append((HAND_OVER, (head, self.parser.trailing)))

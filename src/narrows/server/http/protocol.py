@@ -37,7 +37,7 @@ from narrows.server.http.connection import (
 )
 from narrows.server.http.cycle import RequestResponseCycle
 from narrows.server.http.date import DateHeader
-from narrows.server.http.parser import ParserState, ProtocolError, RequestHead, RequestParser
+from narrows.server.http.parser import Head, ParserState, ProtocolError, RequestParser
 from narrows.server.http.response import error_response
 from narrows.server.http.scope import _PATHS, addresses, decode_root_path, path_parts, peer_name
 from narrows.server.proxy import ProxyHeaders
@@ -316,7 +316,7 @@ class HTTPProtocol(asyncio.Protocol):
             started.task = task
             state.tasks.add(task)  # until the application returns (RequestResponseCycle.run)
 
-    def _start(self, head: RequestHead) -> RequestResponseCycle:
+    def _start(self, head: Head) -> RequestResponseCycle:
         """The request's scope and cycle, made the one in flight (``_execute`` runs it)."""
         method, target, http_version, headers, keep_alive, _, expect_continue, root = head
         scope = self._scope_template.copy()
@@ -470,24 +470,24 @@ class HTTPProtocol(asyncio.Protocol):
             )
         )
 
-    def _hand_over(self, head: RequestHead, trailing: bytes) -> None:
+    def _hand_over(self, head: Head, trailing: bytes) -> None:
         transport = self.transport
         if transport is None:
             return
         self._cancel_timers()
-        path, raw_path, query = path_parts(head.target)
+        method, target, http_version, headers, _, _, _, root = head
+        path, raw_path, query = path_parts(target)
         scheme = "wss" if self.scheme == "https" else "ws"
         client = self.client
         if self.peer_trusted:
-            client, scheme = self.ctx.proxy.resolve(head.headers, client, scheme, peer_trusted=True)
-        root = head.root_path
+            client, scheme = self.ctx.proxy.resolve(headers, client, scheme, peer_trusted=True)
         request = UpgradeRequest(
-            http_version=head.http_version,
-            method=head.method,
+            http_version=http_version,
+            method=method,
             path=path,
             raw_path=raw_path,
             query_string=query,
-            headers=head.headers,
+            headers=headers,
             client=client,
             server=self.server,
             scheme=scheme,

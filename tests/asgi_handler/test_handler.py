@@ -232,24 +232,37 @@ def _busy(seconds: float) -> None:
         pass
 
 
+class _Concurrency:
+    """How many jobs are inside ``with probe:`` at once; ``peak``: the most seen."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._now = 0
+        self.peak = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._now += 1
+            self.peak = max(self.peak, self._now)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._now -= 1
+
+
 def test_pool_computes_one_at_a_time_and_overlaps_waits() -> None:
     # stall 0.1 s: a 10 ms job seen "waiting" would have to be starved of CPU by another
     # process for 90% of that time (which does count as waiting).
     pool = ThreadPool(4, name="admission", stall=0.1)
-    lock = threading.Lock()
-    active = [0, 0]  # now, peak
+    probe = _Concurrency()
 
     def compute() -> None:
-        with lock:
-            active[0] += 1
-            active[1] = max(active[1], active[0])
-        _busy(0.01)  # 10 ms of CPU: never "waiting", never "long"
-        with lock:
-            active[0] -= 1
+        with probe:
+            _busy(0.01)  # 10 ms of CPU: never "waiting", never "long"
 
     for future in [pool.submit(compute) for _ in range(12)]:
         future.result(10)
-    assert active[1] == 1  # computing jobs run one at a time, however long they run
+    assert probe.peak == 1  # computing jobs run one at a time, however long they run
     pool.shutdown()
 
     waiting = ThreadPool(4, name="waits", stall=0.05)
@@ -302,24 +315,19 @@ def test_pool_threads_are_reused_most_recent_first() -> None:
 def test_pool_runs_every_job_once_under_mixed_load() -> None:
     """Submitters racing hand-offs, watches and stalls: nothing lost, run twice or stuck."""
     pool = ThreadPool(4, name="mixed", stall=0.002, long=0.004)
-    lock = threading.Lock()
     ran: list[int] = []
-    active = [0, 0]
+    probe = _Concurrency()
 
     def job(n: int) -> int:
-        with lock:
-            active[0] += 1
-            active[1] = max(active[1], active[0])
-        kind = n % 4
-        if kind == 1:
-            time.sleep(0.003)
-        elif kind == 2:
-            _busy(0.001)
-        elif kind == 3:
-            _busy(0.006)
-        with lock:
-            active[0] -= 1
-            ran.append(n)
+        with probe:
+            kind = n % 4
+            if kind == 1:
+                time.sleep(0.003)
+            elif kind == 2:
+                _busy(0.001)
+            elif kind == 3:
+                _busy(0.006)
+        ran.append(n)
         return n
 
     futures: list[Any] = []
@@ -337,7 +345,7 @@ def test_pool_runs_every_job_once_under_mixed_load() -> None:
         thread.join()
     assert sorted(f.result(20) for f in futures) == list(range(400))
     assert sorted(ran) == list(range(400))
-    assert active[1] <= 4
+    assert probe.peak <= 4
     pool.shutdown()
 
 
@@ -355,16 +363,11 @@ def test_cpu_starved_jobs_are_not_taken_for_waiting_ones() -> None:
     try:
         time.sleep(0.2)
         pool = ThreadPool(8, name="starved", stall=0.005)
-        lock = threading.Lock()
-        active = [0, 0]
+        probe = _Concurrency()
 
         def compute() -> None:
-            with lock:
-                active[0] += 1
-                active[1] = max(active[1], active[0])
-            _busy(0.005)
-            with lock:
-                active[0] -= 1
+            with probe:
+                _busy(0.005)
 
         for future in [pool.submit(compute) for _ in range(60)]:
             future.result(60)
@@ -373,14 +376,14 @@ def test_cpu_starved_jobs_are_not_taken_for_waiting_ones() -> None:
         for hog in hogs:
             hog.kill()
             hog.wait()
-    assert active[1] <= 2, active  # 5 with the CPU clock alone, on 2 cores
+    assert probe.peak <= 2, probe.peak  # 5 with the CPU clock alone, on 2 cores
 
 
 async def test_jobs_from_an_event_loop_are_rechecked_by_its_timer() -> None:
     """Submitted from a running loop, waiting jobs still free their slots after a stall and
-    computing ones still run one at a time, with no idle thread woken to watch (a thread
-    woken every stall takes the GIL from the computing job); once that loop is gone, the
-    next submission has a thread watch again."""
+    computing ones still run one at a time, the re-check armed as a timer of that loop
+    rather than an idle thread woken to watch (a thread woken every stall takes the GIL from
+    the computing job)."""
     # A stall long enough that a loop on a busy machine is not late by as much (a loop late
     # by more than the stall hands watching to a thread, by design).
     pool = ThreadPool(4, name="loop-watch", stall=0.25, long=1.0)
@@ -410,19 +413,14 @@ async def test_jobs_from_an_event_loop_are_rechecked_by_its_timer() -> None:
     release.set()
     await asyncio.gather(*futures)
 
-    lock = threading.Lock()
-    active = [0, 0]
+    probe = _Concurrency()
 
     def compute() -> None:
-        with lock:
-            active[0] += 1
-            active[1] = max(active[1], active[0])
-        _busy(0.3)  # 300 ms of CPU, past the stall: computing, neither waiting nor long
-        with lock:
-            active[0] -= 1
+        with probe:
+            _busy(0.3)  # 300 ms of CPU, past the stall: computing, neither waiting nor long
 
     await asyncio.gather(*(loop.run_in_executor(pool, compute) for _ in range(6)))
-    assert active[1] == 1
+    assert probe.peak == 1
     pool.shutdown()
 
 

@@ -205,10 +205,14 @@ class ThreadPool(Executor):
                 self._start_threads()
             self._jobs.append(job)
             if self._idle and self._may_start(time.monotonic()):
-                worker = self._idle.pop()
-                worker.job = self._start(worker)
-                worker.wake.release()
+                self._hand_to_idle()
             self._watch()
+
+    def _hand_to_idle(self) -> None:
+        """Under the lock: the next job to the most recently idle thread, woken for it."""
+        worker = self._idle.pop()
+        worker.job = self._start(worker)
+        worker.wake.release()
 
     def _watch(self) -> None:
         """Under the lock: while jobs wait for a slot, make sure the running jobs are
@@ -256,9 +260,7 @@ class ThreadPool(Executor):
             self._timer_loop = None
             now = time.monotonic()
             while self._jobs and self._idle and self._may_start(now):
-                worker = self._idle.pop()
-                worker.job = self._start(worker)
-                worker.wake.release()
+                self._hand_to_idle()
             self._watch()
 
     def _may_start(self, now: float) -> bool:

@@ -238,6 +238,26 @@ def test_streaming_and_file_responses(server: int) -> None:
     assert (status, body) == (200, views)
 
 
+def test_sync_stream_stops_when_the_client_leaves(server: int) -> None:
+    """The pool thread stops iterating a sync stream once the client has gone: under
+    narrows the bridge reads the request cycle's disconnect flag (no listening Task)."""
+    with socket.create_connection(("127.0.0.1", server), timeout=30) as sock:
+        sock.sendall(b"GET /endless/ HTTP/1.1\r\nHost: h\r\n\r\n")
+        received = 0
+        while received < 50_000:
+            chunk = sock.recv(65536)
+            assert chunk, "the stream ended early"
+            received += len(chunk)
+    deadline = time.monotonic() + 10
+    while True:
+        state = json.loads(get(server, "/endless-state/")[1])
+        if state["closed"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert state["closed"], state
+    assert state["parts"] < 100_000, state  # stopped by the disconnect, not run to its end
+
+
 def test_threads_flag_reaches_django(site_env: dict[str, str]) -> None:
     """``narrows --threads N`` sizes narrows.asgi's pool without the server importing Django."""
     port = free_port()

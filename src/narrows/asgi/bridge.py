@@ -9,7 +9,12 @@ loop itself never waits for the thread.
 It also watches for the client going away once the request body has been read, as
 Django's ``listen_for_disconnect`` does: after ``http.disconnect`` every further
 :meth:`LoopBridge.send` returns False at once (the thread stops iterating its response)
-and the handler sends nothing more.
+and the handler sends nothing more. Under narrows' own server, ``receive`` belongs to the
+request's ``RequestResponseCycle``, whose ``disconnected`` flag is what a listening Task
+would learn (after the body it answers nothing but ``http.disconnect``, and it wakes any
+send or receive waiting on it), so the bridge reads the flag and starts no Task: a
+listener costs each request a Task, its two steps and a turn on the GIL taken from the
+pool thread while the view runs.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import concurrent.futures
 from typing import Any
 
+from narrows.server.http.cycle import RequestResponseCycle
 from narrows.types import Message, Receive, Send
 
 __all__ = ["ClientGone", "LoopBridge"]
@@ -28,19 +34,38 @@ class ClientGone(OSError):
 
 
 class LoopBridge:
-    __slots__ = ("_listener", "_loop", "_pending", "_receive", "_send", "closed", "error")
+    __slots__ = (
+        "_closed",
+        "_cycle",
+        "_listener",
+        "_loop",
+        "_pending",
+        "_receive",
+        "_send",
+        "error",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, receive: Receive, send: Send) -> None:
         self._loop = loop
         self._receive = receive
         self._send = send
-        #: True once the client is gone or the request was cancelled: nothing more is sent.
-        self.closed = False
+        self._closed = False
+        #: narrows' own cycle behind ``receive``: its flag says the client is gone
+        cycle = getattr(receive, "__self__", None)
+        self._cycle = cycle if type(cycle) is RequestResponseCycle else None
         #: An unexpected message seen by the listener (Django raises AssertionError for it).
         self.error: BaseException | None = None
         self._listener: asyncio.Task[None] | None = None
         #: the thread's waits on the loop: True for a receive, False for a send
         self._pending: dict[concurrent.futures.Future[Any], bool] = {}
+
+    @property
+    def closed(self) -> bool:
+        """True once the client is gone or the request was cancelled: nothing more is sent."""
+        if self._closed:
+            return True
+        cycle = self._cycle
+        return cycle is not None and cycle.disconnected
 
     # -- called from the pool thread ------------------------------------------------------
 
@@ -64,7 +89,7 @@ class LoopBridge:
         try:
             self._loop.call_soon_threadsafe(self._start, receiving, message, done)
         except RuntimeError:  # the loop is closed: the server has stopped
-            self.closed = True
+            self._closed = True
             if receiving:
                 raise ClientGone("the server stopped before the request body was read") from None
             return False
@@ -102,13 +127,13 @@ class LoopBridge:
         try:
             message = await self._receive()
         except BaseException as exc:
-            self.closed = True
+            self._closed = True
             self._settle(done, exception=ClientGone(f"receive() failed: {exc!r}"))
             if not isinstance(exc, Exception):
                 raise
             return
         if message["type"] == "http.disconnect":
-            self.closed = True
+            self._closed = True
         elif message["type"] == "http.request" and not message.get("more_body", False):
             self.listen()
         self._settle(done, result=message)
@@ -129,7 +154,7 @@ class LoopBridge:
 
     def listen(self) -> None:
         """Watch for ``http.disconnect`` (call once the whole request body was received)."""
-        if self._listener is None and not self.closed:
+        if self._listener is None and self._cycle is None and not self.closed:
             self._listener = self._loop.create_task(self._listen())
 
     async def _listen(self) -> None:
@@ -142,7 +167,7 @@ class LoopBridge:
 
     def close(self) -> None:
         """No more sends (the client left, or the request is over or cancelled)."""
-        self.closed = True
+        self._closed = True
         for done, receiving in list(self._pending.items()):
             if receiving:
                 self._settle(done, exception=ClientGone("the client disconnected"))

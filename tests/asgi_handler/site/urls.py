@@ -13,6 +13,8 @@ urlpatterns = [
     path("upload/", views.upload),
     path("body-length/", views.body_length),
     path("stream/", views.stream),
+    path("endless/", views.endless),
+    path("endless-state/", views.endless_state_view),
     path("file/", views.a_file),
     path("async/", views.async_hello),
 ]

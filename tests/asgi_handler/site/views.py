@@ -78,6 +78,29 @@ def stream(request):
     return StreamingHttpResponse(parts())
 
 
+#: what the last /endless/ stream did: parts produced, and whether its generator was closed
+endless_state = {"parts": 0, "closed": False}
+
+
+def endless(request):
+    """A stream far longer than any client reads (a million parts of 1 KB)."""
+
+    def parts():
+        endless_state.update(parts=0, closed=False)
+        try:
+            for _ in range(1_000_000):
+                endless_state["parts"] += 1
+                yield b"x" * 1000
+        finally:
+            endless_state["closed"] = True
+
+    return StreamingHttpResponse(parts())
+
+
+def endless_state_view(request):
+    return JsonResponse(endless_state)
+
+
 def a_file(request):
     return FileResponse(open(__file__, "rb"))
 

@@ -23,7 +23,7 @@ from django.test import AsyncRequestFactory
 from django.urls import path
 
 from narrows.asgi import ASGIHandler, ASGIRequest, get_asgi_application
-from narrows.asgi.pool import DEFAULT_THREADS, ThreadPool, thread_count
+from narrows.asgi.pool import DEFAULT_THREADS, ThreadPool, run_in_pool, thread_count
 from narrows.asgi.threads import SerialExecutor
 
 SOURCE = Path(__file__).read_bytes()
@@ -451,3 +451,87 @@ def test_a_stopped_loop_hands_watching_back_to_a_thread() -> None:
     assert sorted(started)[1] - started[0] >= 0.45  # the second waited for the stall (0.5 s)
     release.set()
     pool.shutdown()
+
+
+async def _parked(pool: ThreadPool) -> None:
+    """Every thread of ``pool`` made and parked (idle ones are what arm the loop's timer)."""
+    await run_in_pool(pool, lambda: None)
+    deadline = time.monotonic() + 5
+    while len(pool._idle) < pool.size and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    assert len(pool._idle) == pool.size
+
+
+def _count_posts(loop: asyncio.AbstractEventLoop) -> list[int]:
+    """Count the loop's ``call_soon_threadsafe`` calls (each one wakes the loop)."""
+    posts = [0]
+    original = loop.call_soon_threadsafe
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        posts[0] += 1
+        return original(*args, **kwargs)
+
+    loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+    return posts
+
+
+def _computed(n: int) -> int:
+    _busy(0.002)
+    return n
+
+
+async def test_outcomes_of_jobs_that_others_queue_behind_share_one_wake_up() -> None:
+    """While jobs queue, finished jobs' outcomes are held and reach the loop together:
+    each wake-up of the loop takes the GIL from the thread computing the next job."""
+    pool = ThreadPool(4, name="reports", stall=2.0, long=10.0)
+    loop = asyncio.get_running_loop()
+    await _parked(pool)
+    posts = _count_posts(loop)
+    results = await asyncio.gather(*(run_in_pool(pool, _computed, n) for n in range(20)))
+    assert results == list(range(20))  # every outcome, each to its own caller
+    assert posts[0] <= 2, posts  # one wake-up for all (20 without holding)
+    pool.shutdown()
+
+    # No idle thread, so no timer of the loop to bound the wait: nothing is held.
+    single = ThreadPool(1, name="no-timer")
+    await _parked(single)
+    posts[0] = 0
+    results = await asyncio.gather(*(run_in_pool(single, _computed, n) for n in range(20)))
+    assert results == list(range(20))
+    assert posts[0] == 20, posts
+    single.shutdown()
+
+
+async def test_a_held_outcome_waits_at_most_a_stall() -> None:
+    """A short job's outcome, held because others queue behind it, reaches the loop by its
+    re-check timer while the next job still computes, not when that job ends."""
+    pool = ThreadPool(2, name="held", stall=0.1, long=10.0)
+    await _parked(pool)
+    started = time.monotonic()
+    short = run_in_pool(pool, lambda: "short")
+    long_job = run_in_pool(pool, _busy, 1.5)  # computing: it keeps the slot throughout
+    queued = run_in_pool(pool, lambda: "queued")
+    assert await asyncio.wait_for(short, 5) == "short"
+    assert time.monotonic() - started < 1.0  # by the timer (0.1 s), not after the long job
+    assert not long_job.done()
+    await asyncio.wait_for(long_job, 10)
+    assert await asyncio.wait_for(queued, 5) == "queued"
+    pool.shutdown()
+
+
+async def test_shutdown_delivers_held_outcomes() -> None:
+    """An outcome held for a timer that is far off still reaches the loop at shutdown."""
+    pool = ThreadPool(2, name="held-shutdown", stall=30.0, long=60.0)
+    await _parked(pool)
+    gate, release = threading.Event(), threading.Event()
+    first = run_in_pool(pool, gate.wait, 10)
+    blocker = run_in_pool(pool, release.wait, 10)  # "computing" for 30 s: holds the slot
+    queued = run_in_pool(pool, lambda: "queued")
+    gate.set()  # the first job ends with two queued behind it: its outcome is held
+    await asyncio.sleep(0.3)
+    assert not first.done()  # its timer is 30 s away and nothing else was posted
+    pool.shutdown(wait=False)
+    assert await asyncio.wait_for(first, 5) is True
+    release.set()
+    assert await asyncio.wait_for(blocker, 10) is True
+    assert await asyncio.wait_for(queued, 10) == "queued"

@@ -38,7 +38,14 @@ except ImportError:  # pragma: no cover
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["DEFAULT_THREADS", "ThreadPool", "get_pool", "run_in_pool", "thread_count"]
+__all__ = [
+    "DEFAULT_THREADS",
+    "ThreadPool",
+    "get_pool",
+    "report_to_loop",
+    "run_in_pool",
+    "thread_count",
+]
 
 T = TypeVar("T")
 
@@ -49,6 +56,8 @@ DEFAULT_THREADS = 8
 
 #: (future or None, function, args, kwargs): no future for :meth:`ThreadPool.call`
 Job = tuple[Future[Any] | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+#: (callback, args): a job's outcome, to be run on the event loop it came from
+Report = tuple[Callable[..., Any], tuple[Any, ...]]
 
 #: A running job whose thread used less than this share of a CPU since it started is
 #: waiting (database, network, sleep), not computing.
@@ -157,6 +166,14 @@ class ThreadPool(Executor):
     jobs come from (a loop serving requests wakes for their I/O anyway), else by an idle
     thread woken to watch (also when that loop has stopped, from the next submission or
     finished job on).
+
+    A finished job's outcome goes back to its event loop through :meth:`report`. Each
+    wake-up of the loop takes the GIL from the thread computing the next job, a pair of
+    context switches for both; so while jobs wait and that loop's re-check timer is armed,
+    reports are held and delivered together: with the next report that is posted, by the
+    loop itself when it next submits a job (it is awake then), or by its timer, within
+    ``stall`` seconds. Held reports wait only while the pool is the bottleneck (jobs
+    queue behind them), and one wake-up of the loop delivers several.
     """
 
     def __init__(
@@ -183,6 +200,8 @@ class ThreadPool(Executor):
         self._timer_loop: asyncio.AbstractEventLoop | None = None
         self._timer_due = 0.0
         self._timer_token = object()
+        #: reports held for ``_timer_loop`` (never for another loop; empty without a timer)
+        self._held: list[Report] = []
         self._threads: list[threading.Thread] = []
         self._workers: list[_Worker] = []  # every thread's, for its files
         self._shutdown = False
@@ -206,7 +225,34 @@ class ThreadPool(Executor):
             self._jobs.append(job)
             if self._idle and self._may_start(time.monotonic()):
                 self._hand_to_idle()
+            held = self._held_for(asyncio._get_running_loop())
             self._watch()
+        _run_reports(held)  # on their loop, which is awake: no wake-up needed
+
+    def report(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        callback: Callable[..., Any],
+        *args: Any,
+        may_wait: bool = True,
+    ) -> None:
+        """In a pool thread, once a job is done: run ``callback(*args)`` on ``loop``, at once
+        or held with other reports (see the class docstring). ``may_wait=False``: at once,
+        for an outcome the caller needs to go on computing (its next step would queue)."""
+        with self._lock:
+            if may_wait and self._jobs and loop is self._timer_loop and self._loop_watches():
+                self._held.append((callback, args))
+                return
+            held, self._held = self._held, []  # empty unless they are this loop's
+        held.append((callback, args))
+        _post_reports(loop, held)
+
+    def _held_for(self, loop: asyncio.AbstractEventLoop | None) -> list[Report]:
+        """Under the lock: the held reports, taken, if ``loop`` is theirs (else none)."""
+        if not self._held or loop is not self._timer_loop:
+            return []
+        held, self._held = self._held, []
+        return held
 
     def _hand_to_idle(self) -> None:
         """Under the lock: the next job to the most recently idle thread, woken for it."""
@@ -248,6 +294,8 @@ class ThreadPool(Executor):
             or (time.monotonic() > self._timer_due + self.stall)
         ):
             self._timer_loop = None
+            held, self._held = self._held, []
+            _post_reports(loop, held)  # they run whenever the loop runs again
             return False
         return True
 
@@ -257,11 +305,13 @@ class ThreadPool(Executor):
         with self._lock:
             if token is not self._timer_token:
                 return  # given up as late: another timer or a thread watches
+            held, self._held = self._held, []  # this loop's (it still is the timer loop)
             self._timer_loop = None
             now = time.monotonic()
             while self._jobs and self._idle and self._may_start(now):
                 self._hand_to_idle()
             self._watch()
+        _run_reports(held)
 
     def _may_start(self, now: float) -> bool:
         """Under the lock: does a compute slot stay free for one more job?"""
@@ -299,6 +349,7 @@ class ThreadPool(Executor):
             self._threads.append(thread)
 
     def _work(self) -> None:
+        _thread_pool.pool = self  # for report_to_loop
         worker = _Worker()
         worker.bind()
         with self._lock:
@@ -395,6 +446,9 @@ class ThreadPool(Executor):
             while self._idle:
                 self._idle.pop().wake.release()
             self._watcher = None
+            loop, held, self._held = self._timer_loop, self._held, []
+        if loop is not None:
+            _post_reports(loop, held)
         if wait:
             for thread in threads:
                 thread.join()
@@ -402,6 +456,10 @@ class ThreadPool(Executor):
 
 def run_in_pool(pool: ThreadPool, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
     """Run ``fn(*args)`` in ``pool`` as ``sync_to_async`` would, for one hop per request.
+
+    Meant for a request's last hop (the whole sync part of a request): its outcome may be
+    held while jobs queue (:meth:`ThreadPool.report`), as all the caller does with it is
+    answer the request.
 
     The function runs in a copy of the caller's context and sees the event loop the way
     ``SyncToAsync`` shows it to its threads (so ``async_to_sync`` inside it runs the
@@ -413,7 +471,7 @@ def run_in_pool(pool: ThreadPool, fn: Callable[..., T], *args: Any) -> asyncio.F
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
     context = contextvars.copy_context()
-    pool.call(run_for_loop, loop, future, context, fn, args)
+    pool.call(run_for_loop, loop, future, context, fn, args, None, True)
     return future
 
 
@@ -424,10 +482,12 @@ def run_for_loop(
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     task_context: list[asyncio.Task[Any]] | None = None,
+    may_wait: bool = False,
 ) -> None:
     """In a pool thread: ``fn(*args)`` in ``context``, its outcome set on ``future`` on
     ``loop``, seeing the loop as ``SyncToAsync.thread_handler`` shows it (``task_context``
-    collects the task an ``async_to_sync`` inside starts, for cancellation)."""
+    collects the task an ``async_to_sync`` inside starts, for cancellation; ``may_wait``:
+    the outcome may be held, see :meth:`ThreadPool.report`)."""
     local = SyncToAsync.threadlocal  # what SyncToAsync.thread_handler sets for AsyncToSync
     local.main_event_loop = loop
     local.main_event_loop_pid = os.getpid()
@@ -435,13 +495,51 @@ def run_for_loop(
     try:
         result = context.run(_in_context, context, fn, args)
     except BaseException as exc:
-        loop.call_soon_threadsafe(_settle, future, None, exc)
+        report_to_loop(loop, _settle, future, None, exc, may_wait=may_wait)
         if not isinstance(exc, Exception):
             raise
     else:
-        loop.call_soon_threadsafe(_settle, future, result, None)
+        report_to_loop(loop, _settle, future, result, None, may_wait=may_wait)
     finally:
         local.main_event_loop = None
+
+
+#: ``.pool``: in a pool's thread, that pool
+_thread_pool = threading.local()
+
+
+def report_to_loop(
+    loop: asyncio.AbstractEventLoop,
+    callback: Callable[..., Any],
+    *args: Any,
+    may_wait: bool = False,
+) -> None:
+    """A job's outcome, ``callback(*args)``, to run on ``loop``: through the pool's
+    :meth:`ThreadPool.report` in a pool thread, else ``loop.call_soon_threadsafe``."""
+    pool: ThreadPool | None = getattr(_thread_pool, "pool", None)
+    if pool is None:
+        loop.call_soon_threadsafe(callback, *args)
+    else:
+        pool.report(loop, callback, *args, may_wait=may_wait)
+
+
+def _post_reports(loop: asyncio.AbstractEventLoop, reports: list[Report]) -> None:
+    """Run ``reports`` on ``loop``, in order, from another thread: one wake-up for all."""
+    if not reports:
+        return
+    try:
+        if len(reports) == 1:
+            callback, args = reports[0]
+            loop.call_soon_threadsafe(callback, *args)
+        else:
+            loop.call_soon_threadsafe(_run_reports, reports)
+    except RuntimeError:  # the loop is closed: nobody waits for these outcomes any more
+        pass
+
+
+def _run_reports(reports: list[Report]) -> None:
+    for callback, args in reports:
+        callback(*args)
 
 
 def _in_context(context: contextvars.Context, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:

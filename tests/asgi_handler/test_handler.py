@@ -250,6 +250,28 @@ class _Concurrency:
             self._now -= 1
 
 
+class _WaitingJob:
+    """A job that notes when each run starts, then waits for ``release`` (a job that waits,
+    not one that computes)."""
+
+    def __init__(self) -> None:
+        self.started: list[float] = []
+        self.release = threading.Event()
+
+    def __call__(self) -> None:
+        self.started.append(time.monotonic())
+        self.release.wait(10)
+
+
+async def _parked(pool: ThreadPool) -> None:
+    """Every thread of ``pool`` made and parked (idle ones are what arm the loop's timer)."""
+    await run_in_pool(pool, lambda: None)
+    deadline = time.monotonic() + 5
+    while len(pool._idle) < pool.size and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    assert len(pool._idle) == pool.size
+
+
 def test_pool_computes_one_at_a_time_and_overlaps_waits() -> None:
     # stall 0.1 s: a 10 ms job seen "waiting" would have to be starved of CPU by another
     # process for 90% of that time (which does count as waiting).
@@ -266,24 +288,19 @@ def test_pool_computes_one_at_a_time_and_overlaps_waits() -> None:
     pool.shutdown()
 
     waiting = ThreadPool(4, name="waits", stall=0.05)
-    release = threading.Event()
-    started: list[float] = []
-
-    def wait() -> None:
-        started.append(time.monotonic())
-        release.wait(10)
+    wait = _WaitingJob()
 
     waiting.submit(lambda: None).result(5)
     time.sleep(0.1)  # every thread idle, none watching: the next jobs must find one
     futures = [waiting.submit(wait) for _ in range(6)]
     deadline = time.monotonic() + 5
-    while len(started) < 4 and time.monotonic() < deadline:
+    while len(wait.started) < 4 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert len(started) == 4  # one, then more once it is seen waiting, up to the size
-    assert sorted(started)[1] - min(started) >= 0.04  # the second waited for a stall
+    assert len(wait.started) == 4  # one, then more once it is seen waiting, up to the size
+    assert sorted(wait.started)[1] - min(wait.started) >= 0.04  # the second waited for a stall
     time.sleep(0.2)
-    assert len(started) == 4  # bounded
-    release.set()
+    assert len(wait.started) == 4  # bounded
+    wait.release.set()
     for future in futures:
         future.result(10)
     waiting.shutdown()
@@ -388,12 +405,7 @@ async def test_jobs_from_an_event_loop_are_rechecked_by_its_timer() -> None:
     # by more than the stall hands watching to a thread, by design).
     pool = ThreadPool(4, name="loop-watch", stall=0.25, long=1.0)
     loop = asyncio.get_running_loop()
-    release = threading.Event()
-    started: list[float] = []
-
-    def wait() -> None:
-        started.append(time.monotonic())
-        release.wait(10)
+    wait = _WaitingJob()
 
     await loop.run_in_executor(pool, lambda: None)  # every thread made
     deadline = time.monotonic() + 5
@@ -402,15 +414,15 @@ async def test_jobs_from_an_event_loop_are_rechecked_by_its_timer() -> None:
     futures = [loop.run_in_executor(pool, wait) for _ in range(6)]
     deadline = time.monotonic() + 5
     timer_armed = False
-    while len(started) < 4 and time.monotonic() < deadline:
+    while len(wait.started) < 4 and time.monotonic() < deadline:
         # The loop's timer watches (a thread may still step in when none is idle to be
         # handed a job at the timer, or when the loop is late: the fallback).
         timer_armed = timer_armed or pool._timer_loop is loop
         await asyncio.sleep(0.005)
     assert timer_armed
-    assert len(started) == 4  # one, then more once each is seen waiting, up to the size
-    assert sorted(started)[1] - min(started) >= 0.2  # the second waited for a stall
-    release.set()
+    assert len(wait.started) == 4  # one, then more once each is seen waiting, up to the size
+    assert sorted(wait.started)[1] - min(wait.started) >= 0.2  # the second waited for a stall
+    wait.release.set()
     await asyncio.gather(*futures)
 
     probe = _Concurrency()
@@ -428,12 +440,7 @@ def test_a_stopped_loop_hands_watching_back_to_a_thread() -> None:
     # A stall far longer than asyncio.run's teardown, during which the loop still runs
     # its timers: the loop is surely closed before its re-check is due.
     pool = ThreadPool(3, name="loop-gone", stall=0.5)
-    release = threading.Event()
-    started: list[float] = []
-
-    def wait() -> None:
-        started.append(time.monotonic())
-        release.wait(10)
+    wait = _WaitingJob()
 
     async def submit_and_leave() -> None:
         pool.submit(wait)  # runs at once
@@ -445,21 +452,14 @@ def test_a_stopped_loop_hands_watching_back_to_a_thread() -> None:
     # next submission hands watching to a thread at the latest: no queued job starves.
     pool.submit(wait)  # from a thread
     deadline = time.monotonic() + 5
-    while len(started) < 3 and time.monotonic() < deadline:
+    while len(wait.started) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert len(started) == 3
-    assert sorted(started)[1] - started[0] >= 0.45  # the second waited for the stall (0.5 s)
-    release.set()
+    assert len(wait.started) == 3
+    assert (
+        sorted(wait.started)[1] - wait.started[0] >= 0.45
+    )  # the second waited for the stall (0.5 s)
+    wait.release.set()
     pool.shutdown()
-
-
-async def _parked(pool: ThreadPool) -> None:
-    """Every thread of ``pool`` made and parked (idle ones are what arm the loop's timer)."""
-    await run_in_pool(pool, lambda: None)
-    deadline = time.monotonic() + 5
-    while len(pool._idle) < pool.size and time.monotonic() < deadline:
-        await asyncio.sleep(0.005)
-    assert len(pool._idle) == pool.size
 
 
 def _count_posts(loop: asyncio.AbstractEventLoop) -> list[int]:

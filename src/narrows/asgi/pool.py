@@ -243,7 +243,7 @@ class ThreadPool(Executor):
             if may_wait and self._jobs and loop is self._timer_loop and self._loop_watches():
                 self._held.append((callback, args))
                 return
-            held, self._held = self._held, []  # empty unless they are this loop's
+            held = self._take_held()  # empty unless they are this loop's
         held.append((callback, args))
         _post_reports(loop, held)
 
@@ -251,6 +251,10 @@ class ThreadPool(Executor):
         """Under the lock: the held reports, taken, if ``loop`` is theirs (else none)."""
         if not self._held or loop is not self._timer_loop:
             return []
+        return self._take_held()
+
+    def _take_held(self) -> list[Report]:
+        """Under the lock: the held reports, no longer held."""
         held, self._held = self._held, []
         return held
 
@@ -294,8 +298,7 @@ class ThreadPool(Executor):
             or (time.monotonic() > self._timer_due + self.stall)
         ):
             self._timer_loop = None
-            held, self._held = self._held, []
-            _post_reports(loop, held)  # they run whenever the loop runs again
+            _post_reports(loop, self._take_held())  # they run whenever the loop runs again
             return False
         return True
 
@@ -305,7 +308,7 @@ class ThreadPool(Executor):
         with self._lock:
             if token is not self._timer_token:
                 return  # given up as late: another timer or a thread watches
-            held, self._held = self._held, []  # this loop's (it still is the timer loop)
+            held = self._take_held()  # this loop's (it still is the timer loop)
             self._timer_loop = None
             now = time.monotonic()
             while self._jobs and self._idle and self._may_start(now):
@@ -446,7 +449,7 @@ class ThreadPool(Executor):
             while self._idle:
                 self._idle.pop().wake.release()
             self._watcher = None
-            loop, held, self._held = self._timer_loop, self._held, []
+            loop, held = self._timer_loop, self._take_held()
         if loop is not None:
             _post_reports(loop, held)
         if wait:

@@ -86,6 +86,8 @@ def test_sigkilled_worker_is_restarted_and_nothing_fails_afterwards(stack: Stack
     before = stack.workers()
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
+    # The signal lands asynchronously: until the victim is gone it still counts as a worker.
+    harness.wait_until(lambda: harness.gone(victim), 15, f"worker {victim} to die")
     workers = wait_for_workers(stack.narrows, WORKERS, timeout=60)
     assert victim not in workers
     statuses = [harness.get(stack.nginx_port, "/")[0] for _ in range(60)]

@@ -78,6 +78,8 @@ class Worker:
     stop_deadline: float | None = None
     #: During a rolling restart: the old worker to stop once this one is ready (then None).
     replaces: Worker | None = None
+    #: The supervisor's ``code_version`` when this worker was started (``--reload``).
+    code_version: int = 0
 
     @property
     def pid(self) -> int:
@@ -114,6 +116,9 @@ class Supervisor:
     watcher: ChangeWatcher | None = None
     exit_code: int = 0
     spawned: int = 0  # workers started so far; each new one gets the next number
+    #: Code changes seen so far (``--reload``): a worker started before the latest one
+    #: runs stale code, and its failing to boot says nothing about the current code.
+    code_version: int = 0
     metrics: metrics_export.SupervisorInstruments | None = None  # --metrics-bind
 
     def __post_init__(self) -> None:
@@ -185,7 +190,10 @@ class Supervisor:
         process.start()
         theirs.close()
         ours.setblocking(False)
-        worker = Worker(process, ours, started_at=now, last_seen=now, replaces=replaces)
+        worker = Worker(
+            process, ours, started_at=now, last_seen=now, replaces=replaces,
+            code_version=self.code_version,
+        )  # fmt: skip
         if replaces is not None and self.metrics is not None:
             self.metrics.worker_restarts.labels("recycled").inc()
         self.workers.append(worker)
@@ -223,6 +231,14 @@ class Supervisor:
                     self.metrics.worker_restarts.labels("died").inc()
 
     def _on_boot_failure(self, worker: Worker) -> None:
+        if worker.code_version < self.code_version:
+            # Started from code changed since (a fix saved while the broken version was
+            # still booting): the rolling restart for the newer change goes on.
+            logger.error(
+                "Worker process [%d] ran code that has changed since; starting the new code",
+                worker.pid,
+            )
+            return
         if worker.replaces is not None:
             # A replacement that cannot boot leaves the old worker serving (new code broken).
             logger.error(
@@ -348,6 +364,7 @@ class Supervisor:
             return
         shown = ", ".join(os.path.relpath(p) for p in changes[:5])
         logger.warning("Detected changes in %s; reloading", shown)
+        self.code_version += 1
         self.boot_failed = False
         self.failures, self.next_spawn_at = 0, 0.0
         self._start_rolling()

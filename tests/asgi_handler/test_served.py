@@ -169,8 +169,9 @@ def test_websocket_answers_while_every_thread_sleeps(server: int) -> None:
     times = asyncio.run(echo_round_trips())
     for thread in sleepers:
         thread.join()
-    assert sorted(times)[len(times) // 2] < 0.02, times  # median, on a shared machine
-    assert max(times) < 0.2, times
+    # Far below the 1 s a loop blocked by the sleeping views would show (on a shared machine).
+    assert sorted(times)[len(times) // 2] < 0.1, times  # median
+    assert max(times) < 0.5, times
     # Bounded: THREADS at a time, so the second half waited for the first.
     assert sorted(durations)[-1] > 1.9, durations
 

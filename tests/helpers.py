@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import signal
@@ -58,6 +59,22 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> 
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s") from exc
             time.sleep(0.05)
+
+
+def accepted_connection(
+    port: int, timeout: float, path: str = "/", host: str = "127.0.0.1"
+) -> http.client.HTTPConnection:
+    """A keep-alive connection the server has accepted: it has answered ``path`` with 200.
+
+    A connection still in the listening socket's backlog when a server stops listening
+    is reset, as under any server; one it holds is drained.
+    """
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200, response.status
+    return conn
 
 
 def wait_for_unix_socket(path: str, timeout: float = 15.0) -> None:

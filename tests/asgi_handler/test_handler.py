@@ -412,10 +412,7 @@ async def test_jobs_from_an_event_loop_are_rechecked_by_its_timer() -> None:
     loop = asyncio.get_running_loop()
     wait = _WaitingJob()
 
-    await loop.run_in_executor(pool, lambda: None)  # every thread made
-    deadline = time.monotonic() + 5
-    while len(pool._idle) < 4 and time.monotonic() < deadline:  # ... and parked
-        await asyncio.sleep(0.005)
+    await _parked(pool)
     submitted = time.monotonic()
     futures = [loop.run_in_executor(pool, wait) for _ in range(6)]
     deadline = time.monotonic() + 5
@@ -537,6 +534,43 @@ async def test_shutdown_delivers_held_outcomes() -> None:
     gate.set()  # the first job ends with two queued behind it: its outcome is held
     await asyncio.sleep(0.3)
     assert not first.done()  # its timer is 30 s away and nothing else was posted
+    pool.shutdown(wait=False)
+    assert await asyncio.wait_for(first, 5) is True
+    release.set()
+    assert await asyncio.wait_for(blocker, 10) is True
+    assert await asyncio.wait_for(queued, 10) == "queued"
+
+
+async def test_held_outcomes_stay_with_their_own_loop() -> None:
+    """An outcome reported at once to another event loop does not carry this loop's held
+    ones along: they run on their own loop, at its timer or at shutdown."""
+    pool = ThreadPool(2, name="held-loops", stall=30.0, long=60.0)
+    await _parked(pool)
+    gate, release = threading.Event(), threading.Event()
+    first = run_in_pool(pool, gate.wait, 10)
+    blocker = run_in_pool(pool, release.wait, 10)  # holds the compute slot
+    queued = run_in_pool(pool, lambda: "queued")
+    gate.set()  # the first job ends with others queued behind it: its outcome is held
+    await asyncio.sleep(0.3)
+    assert not first.done()
+
+    ran_on: list[asyncio.AbstractEventLoop] = []
+
+    async def other_loop() -> None:
+        done = asyncio.get_running_loop().create_future()
+        other = asyncio.get_running_loop()
+
+        def note() -> None:
+            ran_on.append(asyncio.get_running_loop())
+            done.set_result(None)
+
+        pool.report(other, note, may_wait=False)
+        await asyncio.wait_for(done, 5)
+
+    await asyncio.to_thread(asyncio.run, other_loop())
+    assert len(ran_on) == 1 and ran_on[0] is not asyncio.get_running_loop()
+    await asyncio.sleep(0.1)
+    assert not first.done()  # still held for this loop, not run on the other one
     pool.shutdown(wait=False)
     assert await asyncio.wait_for(first, 5) is True
     release.set()

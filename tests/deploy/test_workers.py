@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy import harness
-from tests.helpers import free_port, wait_for_port
+from tests.helpers import accepted_connection, free_port, wait_for_port
 
 pytestmark = pytest.mark.slow
 
@@ -43,20 +43,6 @@ def wait_for_workers(proc: subprocess.Popen[bytes], count: int, timeout: float =
 
     harness.wait_until(ready, timeout, f"{count} workers accepting connections")
     return harness.children_of(proc.pid)
-
-
-def _accepted_connection(port: int, timeout: float) -> http.client.HTTPConnection:
-    """A keep-alive connection some worker has accepted: it has answered one request.
-
-    A connection still in the listening socket's backlog when the workers stop listening
-    is reset, as under any server; one a worker holds is drained.
-    """
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    conn.request("GET", "/")
-    response = conn.getresponse()
-    response.read()
-    assert response.status == 200
-    return conn
 
 
 def answering_pids(port: int, requests: int = 40, threads: int = 8) -> set[int]:
@@ -233,7 +219,7 @@ def test_ctrl_c_drains_in_flight_requests_and_exits_0(tmp_path: Path) -> None:
         workers = wait_for_workers(proc, 2)
         # A connection a worker has accepted (one answer on it), its next request sent
         # before the signal whatever the load on the machine: the worker must answer it.
-        conn = _accepted_connection(port, timeout=30)
+        conn = accepted_connection(port, timeout=30)
         conn.request("GET", "/slow?seconds=2")
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl+C in a terminal does
         response = conn.getresponse()
@@ -273,7 +259,7 @@ def test_workers_exit_when_the_supervisor_is_killed(tmp_path: Path) -> None:
 def test_second_sigterm_stops_draining(tmp_path: Path) -> None:
     with supervised(tmp_path, 2, "--graceful-timeout", "60") as (proc, port):
         # On a connection a worker has accepted, sent before the signal.
-        conn = _accepted_connection(port, timeout=60)
+        conn = accepted_connection(port, timeout=60)
         conn.request("GET", "/slow?seconds=50")
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.helpers import free_port, narrows_process
+from tests.helpers import accepted_connection, free_port, narrows_process
 
 
 def _slow_get(port: int, seconds: float, results: list[object]) -> None:
@@ -74,10 +74,7 @@ def test_second_signal_forces_exit() -> None:
     with narrows_process(args, port=port) as proc:
         # The server has accepted the connection (one answer on it) and the request is
         # sent before the signal: it is in flight, whatever the load on the machine.
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", "/?seconds=0")
-        first = conn.getresponse()
-        assert (first.status, first.read()) == (200, b"slow done")
+        conn = accepted_connection(port, timeout=30, path="/?seconds=0")
         conn.request("GET", "/?seconds=30")
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)

@@ -243,7 +243,7 @@ class ThreadPool(Executor):
             if may_wait and self._jobs and loop is self._timer_loop and self._loop_watches():
                 self._held.append((callback, args))
                 return
-            held = self._take_held()  # empty unless they are this loop's
+            held = self._held_for(loop)  # another loop's stay held for their timer
         held.append((callback, args))
         _post_reports(loop, held)
 

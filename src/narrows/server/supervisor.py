@@ -191,9 +191,13 @@ class Supervisor:
         theirs.close()
         ours.setblocking(False)
         worker = Worker(
-            process, ours, started_at=now, last_seen=now, replaces=replaces,
+            process,
+            ours,
+            started_at=now,
+            last_seen=now,
+            replaces=replaces,
             code_version=self.code_version,
-        )  # fmt: skip
+        )
         if replaces is not None and self.metrics is not None:
             self.metrics.worker_restarts.labels("recycled").inc()
         self.workers.append(worker)

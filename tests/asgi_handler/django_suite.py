@@ -1,10 +1,11 @@
 """Django's own handler tests, from its PyPI sdist, against Django's handler and narrows'.
 
-For one Django series ("4.2", "5.2"): the newest sdist of the series is downloaded once
-(``pip download --no-deps --no-binary :all:``) into ``.cache/django-suite/`` (gitignored),
-unpacked there, and a venv with that exact Django (plus narrows' runtime dependencies;
-narrows itself comes from ``src/`` on ``PYTHONPATH``) is made beside it, keyed by version.
-:func:`run` then calls ``tests/runtests.py`` through ``django_runner.py``.
+For one Django series ("4.2", "5.2", "6.1"): the newest sdist of the series is downloaded
+once (``pip download --no-deps --no-binary :all:``) into ``.cache/django-suite/``
+(gitignored), unpacked there, and a venv with that exact Django (plus narrows' runtime
+dependencies; narrows itself comes from ``src/`` on ``PYTHONPATH``) is made beside it, keyed
+by version, with the running Python, or a newer one where the series needs it (Django 6
+needs 3.12). :func:`run` then calls ``tests/runtests.py`` through ``django_runner.py``.
 
     .venv/bin/python -m tests.asgi_handler.django_suite 4.2 asgi handlers   # by hand
 """
@@ -27,6 +28,10 @@ CACHE = Path(os.environ.get("NARROWS_DJANGO_SUITE_CACHE", ROOT / ".cache" / "dja
 RUNNER = Path(__file__).with_name("django_runner.py")
 #: narrows' runtime dependencies, as pyproject lists them (Django comes pinned).
 RUNTIME_DEPS = ["asgiref>=3.8", "httptools>=0.6", "uvloop>=0.19", "msgpack>=1.0"]
+#: The oldest Python of each Django series that needs a newer one than narrows' 3.11.
+SERIES_PYTHON = {"6.": (3, 12)}
+#: Where scripts/test finds the newer interpreters, newest first.
+NEWER_PYTHONS = ["3.13.0", "3.12.1"]
 
 
 class SuiteUnavailable(RuntimeError):
@@ -89,6 +94,7 @@ def sdist(series: str) -> Path:
             sys.executable,
             "download",
             "--no-deps",
+            "--ignore-requires-python",  # a series may need a newer Python than this one
             "--no-binary",
             ":all:",
             f"django=={series}.*",
@@ -106,6 +112,33 @@ def _version_key(path: str) -> tuple[int, ...]:
     return tuple(int(p) for p in match.group(1).split(".")) if match else ()
 
 
+def interpreter(series: str) -> str:
+    """A Python that Django ``series`` runs on: this one, or a newer one as scripts/test
+    finds them (pyenv's, else ``python3.N`` on PATH)."""
+    needed = next((v for p, v in SERIES_PYTHON.items() if series.startswith(p)), None)
+    if needed is None or sys.version_info >= needed:
+        return sys.executable
+    for version in NEWER_PYTHONS:
+        minor = version.rsplit(".", 1)[0]
+        if tuple(int(n) for n in minor.split(".")) < needed:
+            continue
+        for candidate in (f"/root/.pyenv/versions/{version}/bin/python{minor}",
+                          shutil.which(f"python{minor}")):  # fmt: skip
+            if candidate and os.access(candidate, os.X_OK) and _runs(candidate):
+                return candidate
+    raise SuiteUnavailable(
+        f"Django {series} needs Python {'.'.join(map(str, needed))} or newer; none was found"
+    )
+
+
+def _runs(python: str) -> bool:
+    # pyenv's shims exist for every version but fail for one that is not installed
+    try:
+        return subprocess.run([python, "-c", ""], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def prepare(series: str) -> Suite:
     archive = sdist(series)
     version = archive.name.removeprefix("django-").removesuffix(".tar.gz")
@@ -118,7 +151,8 @@ def prepare(series: str) -> Suite:
     python = venv / "bin" / "python"
     stamp = venv / ".ready"
     if not stamp.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        python_for_series = interpreter(series)
+        subprocess.run([python_for_series, "-m", "venv", "--clear", str(venv)], check=True)
         _pip(python, "install", "-q", f"django=={version}", *RUNTIME_DEPS)
         stamp.write_text(version)
     return Suite(version, source / "tests", python)

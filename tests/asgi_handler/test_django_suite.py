@@ -1,9 +1,10 @@
 """Acceptance: Django's own ``tests/asgi`` and ``tests/handlers`` pass with narrows' handler.
 
-For Django 4.2 LTS and 5.2 LTS, the suites from the sdist run twice, with Django's handler
-(the baseline) and with narrows' swapped in (``django_runner.py``). Every test that passes
-with Django's handler must pass with narrows', and narrows' handler must really have served
-requests on both of its paths.
+For Django 4.2 LTS, 5.2 LTS and the newest release, 6.1 (on Python 3.12 or newer, which it
+needs), the suites from the sdist run twice, with Django's handler (the baseline) and with
+narrows' swapped in (``django_runner.py``). Every test that passes with Django's handler
+must pass with narrows', but for the ones in :data:`DIFFERENT_ON_PURPOSE`, and narrows'
+handler must really have served requests on both of its paths.
 
 Needs the network the first time (PyPI); later runs reuse ``.cache/django-suite``. Fails in
 CI when the sdist or the venv cannot be made, skips locally with the reason.
@@ -20,7 +21,19 @@ from tests.asgi_handler import django_suite
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
-@pytest.mark.parametrize("series", ["4.2", "5.2"])
+#: Tests of behaviour narrows chose to keep different, each with its reason.
+DIFFERENT_ON_PURPOSE = {
+    # Django 6.1: a ``path`` that is not below ``root_path`` is outside the mount point, so
+    # request.path is ``path`` alone (servers that put root_path in path, as uvicorn does).
+    # narrows' server, like Daphne, gives ``path`` without the prefix the proxy stripped:
+    # such a path is below the mount point, and request.path is root_path + path, what the
+    # client asked for and what WSGI's SCRIPT_NAME + PATH_INFO give
+    # (test_served.py::test_root_path_and_force_script_name).
+    "test_root_path_prefix_boundary",
+}
+
+
+@pytest.mark.parametrize("series", ["4.2", "5.2", "6.1"])
 def test_django_handler_suites_pass_with_narrows(series: str) -> None:
     try:
         suite = django_suite.prepare(series)
@@ -35,8 +48,10 @@ def test_django_handler_suites_pass_with_narrows(series: str) -> None:
     print(f"  {ours.summary()}")
     assert baseline.ran > 40, baseline.output[-3000:]
     assert ours.ran == baseline.ran, ours.output[-3000:]
-    assert ours.ok, ours.output[-5000:]
-    assert ours.passed >= baseline.passed, (baseline.summary(), ours.summary())
+    assert baseline.ok, baseline.output[-5000:]
+    different = set(ours.failed)
+    assert different <= DIFFERENT_ON_PURPOSE, ours.output[-5000:]
+    assert ours.passed + len(different) >= baseline.passed, (baseline.summary(), ours.summary())
     # The swap took: narrows' handler served requests, on both of its paths.
     assert "pool thread" in ours.served and "event loop" in ours.served, ours.served
 

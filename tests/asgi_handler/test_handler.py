@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import subprocess
 import sys
@@ -101,6 +102,30 @@ def test_drop_in() -> None:
     handler = get_asgi_application()
     assert isinstance(handler, DjangoASGIHandler)
     assert handler.request_class is ASGIRequest
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"cookie", b"a=abc"), (b"cookie", b"b=def;"), (b"cookie", b"c=ghi; ")],
+        [(b"content-type", b"text/plain"), (b"content-type", b"text/html")],
+        [(b"content-length", b"10"), (b"content-length", b"20"), (b"x-a", b"1"), (b"x-a", b"2")],
+    ],
+    ids=["cookies", "content-type", "content-length"],
+)
+def test_repeated_headers_are_joined_as_the_installed_djangos_request_joins_them(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    from django.core.handlers.asgi import ASGIRequest as DjangoASGIRequest
+
+    scope = AsyncRequestFactory()._base_scope(method="POST", path="/")  # type: ignore[attr-defined]
+    scope["headers"] = headers
+    ours = ASGIRequest(scope, io.BytesIO(b""))
+    django_s = DjangoASGIRequest(scope, io.BytesIO(b""))
+    keys = {k for k in django_s.META if k.startswith(("HTTP_", "CONTENT_"))}
+    assert keys
+    assert {k: ours.META[k] for k in keys} == {k: django_s.META[k] for k in keys}
+    assert ours.COOKIES == django_s.COOKIES
 
 
 async def test_file_response_goes_out_by_pathsend() -> None:

@@ -22,9 +22,16 @@ from django.http import parse_cookie
 from django.utils.encoding import repercent_broken_unicode
 from django.utils.functional import cached_property
 
+import django
+
 __all__ = ["ASGIRequest", "get_script_prefix", "path_info_of"]
 
 _WSGI_VERSION = (1, 0)
+#: Django 6.0 joins repeated Cookie headers (HTTP/2 sends one per cookie, RFC 9113 8.2.3)
+#: with "; " into one cookie string; earlier versions join them with "," as any other
+#: header (and ``parse_cookie`` then reads "a=1,b=2" as one cookie). narrows does what the
+#: installed Django does.
+_COOKIES_JOINED_AS_ONE = django.VERSION >= (6, 0)
 # Header names seen before, as their META keys: a handful of names make up nearly all traffic.
 _META_NAMES: dict[bytes, str | None] = {}
 
@@ -115,15 +122,18 @@ class ASGIRequest(django_asgi.ASGIRequest):
         else:
             meta["SERVER_NAME"] = "unknown"
             meta["SERVER_PORT"] = "0"
-        # Repeated headers are joined with "," (as Django and gunicorn do); everything is
-        # collected in the local dict so that a subclass's META setter sees one assignment.
+        # Repeated headers are joined with "," as Django's ASGIRequest does (Content-Length
+        # and Content-Type too; narrows' server refuses a repeated Content-Length before
+        # this), cookies as the installed Django does (_COOKIES_JOINED_AS_ONE). Everything
+        # is collected in the local dict so that a subclass's META setter sees one
+        # assignment. Header keys never collide with the keys set above.
         repeats: dict[str, list[str]] = {}
         for name, value in scope.get("headers", ()):
             key = _meta_name(name)
             if key is None:
                 continue
             text = value.decode("latin-1")
-            if key in meta and key[:5] == "HTTP_":
+            if key in meta:
                 values = repeats.get(key)
                 if values is None:
                     repeats[key] = [meta[key], text]
@@ -132,7 +142,10 @@ class ASGIRequest(django_asgi.ASGIRequest):
             else:
                 meta[key] = text
         for key, values in repeats.items():
-            meta[key] = ",".join(values)
+            if key == "HTTP_COOKIE" and _COOKIES_JOINED_AS_ONE:
+                meta[key] = "; ".join(value.rstrip("; ") for value in values)
+            else:
+                meta[key] = ",".join(values)
         self.META = meta
         self._set_content_type_params(meta)  # type: ignore[attr-defined]
         self._stream = body_file  # type: ignore[assignment]

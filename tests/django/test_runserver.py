@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -119,7 +120,8 @@ def test_noasgi_falls_back_to_djangos_wsgi_server(project: Path) -> None:
         with pytest.raises(InvalidStatus):
             echo(port, "no websocket on WSGI")
         out = server.output()
-    assert f"Starting development server at http://127.0.0.1:{port}/" in out
+    # Django 6 says "Starting WSGI development server at"
+    assert re.search(rf"Starting (WSGI )?development server at http://127.0.0.1:{port}/", out)
     assert "ASGI/narrows" not in out
 
 

@@ -13,12 +13,13 @@ server for the same bytes on the wire.
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import IO, Any
 
 from django.conf import settings
 from django.core.handlers import asgi as django_asgi
-from django.http import parse_cookie
+from django.http import UnreadablePostError, parse_cookie
 from django.utils.encoding import repercent_broken_unicode
 from django.utils.functional import cached_property
 
@@ -149,6 +150,35 @@ class ASGIRequest(django_asgi.ASGIRequest):
         self.META = meta
         self._set_content_type_params(meta)  # type: ignore[attr-defined]
         self._stream = body_file  # type: ignore[assignment]
+
+    @property
+    def body(self) -> bytes:
+        if not hasattr(self, "_body") and not self._read_started:
+            self._cap_unseekable_stream()
+        return super().body
+
+    def _cap_unseekable_stream(self) -> None:
+        """A body streamed from the client (not seekable, maybe without Content-Length) read
+        up to one byte past ``DATA_UPLOAD_MAX_MEMORY_SIZE``, never whole, before Django's
+        ``body`` checks its size: Django 4.2 and 5.2 read it so themselves; Django 6.1 reads
+        an unseekable stream whole (its own handler spools every body to a seekable file)."""
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        stream = self._stream
+        if limit is None or stream.seekable():
+            return
+        try:
+            declared = int(self.META.get("CONTENT_LENGTH") or 0)
+        except (TypeError, ValueError):
+            declared = 0
+        self._check_data_too_big(declared)  # type: ignore[attr-defined]
+        try:
+            data = stream.read(limit + 1)
+        except OSError as exc:
+            raise UnreadablePostError(*exc.args) from exc
+        finally:
+            stream.close()
+        self._stream = io.BytesIO(data)  # Django's body reads it, checking its size
+        self._check_data_too_big(len(data))  # type: ignore[attr-defined]
 
     @cached_property
     def COOKIES(self) -> dict[str, str]:  # type: ignore[override]

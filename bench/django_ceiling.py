@@ -5,7 +5,10 @@ the handler, the response iterated and closed, as fast as one thread can, for SE
 remains is Django's own work (middleware, view, ORM, template), which every server in the
 benchmark also does; a server's rate divided by this one is the share it leaves to Django.
 
-    python -m bench.django_ceiling SETTINGS PATH [--seconds 5]
+    python -m bench.django_ceiling SETTINGS PATH [--seconds 5 | --requests N]
+
+``--requests N`` runs exactly N requests after the warm-up instead of timing them (for
+bench/django_instructions.py, which counts the instructions of two such runs).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def main() -> None:
     parser.add_argument("settings")
     parser.add_argument("path")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--requests", type=int, default=0, help="exactly N, untimed")
     args = parser.parse_args()
     os.environ["DJANGO_SETTINGS_MODULE"] = args.settings
     from django.core.wsgi import get_wsgi_application
@@ -55,6 +59,11 @@ def main() -> None:
         one()
     if not statuses[-1].startswith("200"):
         raise SystemExit(f"expected 200 for {args.path}, got {statuses[-1]}")
+    if args.requests:
+        for _ in range(args.requests):
+            one()
+        print(f"requests {args.requests}")
+        return
     count, started = 0, time.perf_counter()
     deadline = started + args.seconds
     while time.perf_counter() < deadline:

@@ -1,8 +1,8 @@
 """Acceptance: Django's own ``tests/asgi`` and ``tests/handlers`` pass with narrows' handler.
 
 For Django 4.2 LTS, 5.2 LTS and the newest release, 6.1 (on Python 3.12 or newer, which it
-needs), the suites from the sdist run twice, with Django's handler (the baseline) and with
-narrows' swapped in (``django_runner.py``). Every test that passes with Django's handler
+needs), the suites from the sdist run twice, side by side, with Django's handler (the baseline)
+and with narrows' swapped in (``django_runner.py``). Every test that passes with Django's handler
 must pass with narrows', but for the ones in :data:`DIFFERENT_ON_PURPOSE`, and narrows'
 handler must really have served requests on both of its paths.
 
@@ -17,6 +17,7 @@ import os
 import pytest
 
 from tests.asgi_handler import django_suite
+from tests.compat.suites import at_once
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -41,8 +42,9 @@ def test_django_handler_suites_pass_with_narrows(series: str) -> None:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"Django {series} sdist or venv unavailable: {exc}")
-    baseline = django_suite.run(suite, "django")
-    ours = django_suite.run(suite, "narrows")
+    baseline, ours = at_once(
+        lambda: django_suite.run(suite, "django"), lambda: django_suite.run(suite, "narrows")
+    )
     print(f"\nDjango {suite.version} tests/asgi + tests/handlers")
     print(f"  {baseline.summary()}")
     print(f"  {ours.summary()}")
@@ -69,8 +71,10 @@ def test_django5_asgi_tests_pass_on_django42_with_narrows() -> None:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"Django sdists or venv unavailable: {exc}")
-    baseline = django_suite.run(suite, "django", ("asgi",))
-    ours = django_suite.run(suite, "narrows", ("asgi",))
+    baseline, ours = at_once(
+        lambda: django_suite.run(suite, "django", ("asgi",)),
+        lambda: django_suite.run(suite, "narrows", ("asgi",)),
+    )
     print(f"\nDjango {suite.version}")
     print(f"  {baseline.summary()}: {', '.join(baseline.failed)}")
     print(f"  {ours.summary()}: {', '.join(ours.failed)}")

@@ -16,10 +16,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tests.compat.suites import INSTALL_AS_CHANNELS, Counts, migrate_tree, run_pytest, venv
+from tests.compat.suites import (
+    INSTALL_AS_CHANNELS,
+    Counts,
+    at_once,
+    migrate_tree,
+    run_pytest,
+    venv,
+)
 
 TAG = "4.3.2"
 ENV_VAR = "NARROWS_CHANNELS_CHECKOUT"
@@ -58,24 +65,30 @@ def export_tests(checkout: Path, destination: Path) -> None:
 
 
 def run_both_ways(checkout: Path, *, baseline: bool = False) -> dict[str, tuple[Counts, str]]:
+    """The ways at once: each in its own exported tree."""
     python = venv("channels-suite", REQUIREMENTS)
-    results: dict[str, tuple[Counts, str]] = {}
+    real = (
+        venv("channels-real", [f"channels=={TAG}", *REQUIREMENTS], with_narrows=False)
+        if baseline
+        else None
+    )
     with tempfile.TemporaryDirectory(prefix="narrows-channels-suite-") as tmp:
-        renamed = Path(tmp, "renamed")
+        renamed, unchanged, on_channels = (
+            Path(tmp, "renamed"), Path(tmp, "unchanged"), Path(tmp, "on-channels")
+        )  # fmt: skip
         export_tests(checkout, renamed)
         migrate_tree(renamed / "tests")
-        results["renamed (narrows migrate)"] = run_pytest(python, renamed, PYTEST_ARGS)
-        unchanged = Path(tmp, "unchanged")
         export_tests(checkout, unchanged)
-        results["unchanged + install_as_channels()"] = run_pytest(
-            python, unchanged, PYTEST_ARGS, prelude=INSTALL_AS_CHANNELS
-        )
-        if baseline:
-            real = venv("channels-real", [f"channels=={TAG}", *REQUIREMENTS], with_narrows=False)
-            on_channels = Path(tmp, "on-channels")
+        runs: dict[str, Callable[[], tuple[Counts, str]]] = {
+            "renamed (narrows migrate)": lambda: run_pytest(python, renamed, PYTEST_ARGS),
+            "unchanged + install_as_channels()": lambda: run_pytest(
+                python, unchanged, PYTEST_ARGS, prelude=INSTALL_AS_CHANNELS
+            ),
+        }
+        if real is not None:
             export_tests(checkout, on_channels)
-            results[f"on Channels {TAG}"] = run_pytest(real, on_channels, PYTEST_ARGS)
-    return results
+            runs[f"on Channels {TAG}"] = lambda: run_pytest(real, on_channels, PYTEST_ARGS)
+        return dict(zip(runs, at_once(*runs.values()), strict=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

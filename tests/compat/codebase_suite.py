@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.compat.suites import migrate_tree, venv
+from tests.compat.suites import at_once, migrate_tree, venv
 
 TAG = "0.324.0"
 ENV_VAR = "NARROWS_STRAWBERRY_CHECKOUT"
@@ -107,16 +107,24 @@ def run_tree(python: Path, tree: Path) -> Outcome:
 
 
 def before_and_after(checkout: Path) -> tuple[Outcome, Outcome, str]:
-    on_channels = venv(
-        "strawberry-channels", [*TEST_REQUIREMENTS, "channels[daphne]==4.3.2"], with_narrows=False
+    """Both runs at once: independent trees and venvs."""
+    on_channels, on_narrows = at_once(
+        lambda: venv(
+            "strawberry-channels",
+            [*TEST_REQUIREMENTS, "channels[daphne]==4.3.2"],
+            with_narrows=False,
+        ),
+        lambda: venv("strawberry-narrows", TEST_REQUIREMENTS),
     )
-    on_narrows = venv("strawberry-narrows", TEST_REQUIREMENTS)
     with tempfile.TemporaryDirectory(prefix="narrows-strawberry-") as tmp:
         before_tree, after_tree = Path(tmp, "before"), Path(tmp, "after")
         export_tree(checkout, before_tree)
         export_tree(checkout, after_tree)
         report = migrate_tree(after_tree)
-        return run_tree(on_channels, before_tree), run_tree(on_narrows, after_tree), report
+        before, after = at_once(
+            lambda: run_tree(on_channels, before_tree), lambda: run_tree(on_narrows, after_tree)
+        )
+        return before, after, report
 
 
 def main(argv: Sequence[str] | None = None) -> int:

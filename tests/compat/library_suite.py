@@ -11,6 +11,7 @@ on narrows through ``narrows.install_as_channels()`` with the library's code unc
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.compat.suites import INSTALL_AS_CHANNELS, Counts, run_pytest, venv
+from tests.compat.suites import INSTALL_AS_CHANNELS, Counts, at_once, run_pytest, venv
 
 LIBRARY = "djangochannelsrestframework==1.3.0"
 TAG = "v1.3.0"
@@ -53,7 +54,7 @@ def export_tests(checkout: Path, destination: Path) -> None:
 
 
 def run(checkout: Path, *, baseline: bool = True) -> dict[str, tuple[Counts, str]]:
-    """On narrows (and, with ``baseline``, first on the real Channels)."""
+    """On narrows (and, with ``baseline``, on the real Channels beside it, at once)."""
     runs = []
     if baseline:
         requirements = [LIBRARY, "channels[daphne]==4.3.2", *TEST_REQUIREMENTS]
@@ -63,13 +64,15 @@ def run(checkout: Path, *, baseline: bool = True) -> dict[str, tuple[Counts, str
     # --no-deps: the library's requirements name the real Channels.
     on_narrows = venv("dcrf-narrows", TEST_REQUIREMENTS, without_dependencies=[LIBRARY])
     runs.append(("on narrows, unchanged + install_as_channels()", on_narrows, INSTALL_AS_CHANNELS))
-    results: dict[str, tuple[Counts, str]] = {}
     with tempfile.TemporaryDirectory(prefix="narrows-dcrf-") as tmp:
-        for name, python, prelude in runs:
+
+        def one(name: str, python: Path, prelude: str | None) -> tuple[Counts, str]:
             where = Path(tmp, name.split(",")[0].replace(" ", "-"))
             export_tests(checkout, where)
-            results[name] = run_pytest(python, where, ["-q", "tests"], prelude=prelude)
-    return results
+            return run_pytest(python, where, ["-q", "tests"], prelude=prelude)
+
+        outcomes = at_once(*(functools.partial(one, *spec) for spec in runs))
+        return {name: outcome for (name, _, _), outcome in zip(runs, outcomes, strict=True)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,9 +15,13 @@ import sys
 import tarfile
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("NARROWS_COMPAT_CACHE", ROOT / ".cache" / "compat"))
@@ -72,6 +76,16 @@ def venv(
         _quiet([*install, "--no-deps", *without_dependencies])
     stamp.write_text(stamp_value)
     return python
+
+
+def at_once(*calls: Callable[[], T]) -> list[T]:
+    """Each call's result, in order, the calls run side by side in threads.
+
+    For independent runs of a suite (each its own subprocess, tree and venv): one run per
+    core instead of one after another; the first exception raised is raised here."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
 
 
 def _quiet(command: Sequence[str]) -> None:

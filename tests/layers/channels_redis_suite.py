@@ -13,6 +13,7 @@ machine and its tests are run as they are, unedited.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import subprocess
@@ -22,11 +23,17 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.compat.suites import INSTALL_AS_CHANNELS, ROOT, migrate_tree, pypi_sdist, venv
+from tests.compat.suites import (
+    INSTALL_AS_CHANNELS,
+    ROOT,
+    at_once,
+    migrate_tree,
+    pypi_sdist,
+    venv,
+)
 
 SDIST = "channels_redis==4.3.0"
 TEST_REQUIREMENTS = ["pytest", "pytest-asyncio", "pytest-timeout", "async-timeout"]
@@ -223,8 +230,7 @@ def _wait_for_sentinel() -> None:
 def run_ways(ways: Sequence[str]) -> dict[str, Outcome]:
     """The ways at once (each in its own namespace; most of the suite's time is sleeps)."""
     pypi_sdist(SDIST)  # downloaded once, before the runs share it
-    with ThreadPoolExecutor(len(ways)) as pool:
-        return dict(zip(ways, pool.map(run, ways), strict=True))
+    return dict(zip(ways, at_once(*(functools.partial(run, way) for way in ways)), strict=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -73,9 +73,7 @@ def run_both_ways(checkout: Path, *, baseline: bool = False) -> dict[str, tuple[
         else None
     )
     with tempfile.TemporaryDirectory(prefix="narrows-channels-suite-") as tmp:
-        renamed, unchanged, on_channels = (
-            Path(tmp, "renamed"), Path(tmp, "unchanged"), Path(tmp, "on-channels")
-        )  # fmt: skip
+        renamed, unchanged = Path(tmp, "renamed"), Path(tmp, "unchanged")
         export_tests(checkout, renamed)
         migrate_tree(renamed / "tests")
         export_tests(checkout, unchanged)
@@ -86,6 +84,7 @@ def run_both_ways(checkout: Path, *, baseline: bool = False) -> dict[str, tuple[
             ),
         }
         if real is not None:
+            on_channels = Path(tmp, "on-channels")
             export_tests(checkout, on_channels)
             runs[f"on Channels {TAG}"] = lambda: run_pytest(real, on_channels, PYTEST_ARGS)
         return dict(zip(runs, at_once(*runs.values()), strict=True))

@@ -65,14 +65,14 @@ def run(checkout: Path, *, baseline: bool = True) -> dict[str, tuple[Counts, str
     on_narrows = venv("dcrf-narrows", TEST_REQUIREMENTS, without_dependencies=[LIBRARY])
     runs.append(("on narrows, unchanged + install_as_channels()", on_narrows, INSTALL_AS_CHANNELS))
     with tempfile.TemporaryDirectory(prefix="narrows-dcrf-") as tmp:
-
-        def one(name: str, python: Path, prelude: str | None) -> tuple[Counts, str]:
+        calls = {}
+        for name, python, prelude in runs:
             where = Path(tmp, name.split(",")[0].replace(" ", "-"))
             export_tests(checkout, where)
-            return run_pytest(python, where, ["-q", "tests"], prelude=prelude)
-
-        outcomes = at_once(*(functools.partial(one, *spec) for spec in runs))
-        return {name: outcome for (name, _, _), outcome in zip(runs, outcomes, strict=True)}
+            calls[name] = functools.partial(
+                run_pytest, python, where, ["-q", "tests"], prelude=prelude
+            )
+        return dict(zip(calls, at_once(*calls.values()), strict=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

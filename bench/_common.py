@@ -305,11 +305,16 @@ def install_cleanup() -> None:
 
 def start_servers(specs: Iterable[ServerSpec]) -> list[ServerProcess]:
     servers = [ServerProcess(s) for s in specs]
-    for server in servers:
-        server.start()
-    for server in servers:
-        if server.error is None:
-            server.wait_ready()
+    # ``free_port`` releases the port it found before the server binds it: bench scripts
+    # run side by side (``--no-lock``, as the smoke tests do) could be given the same one.
+    # One script at a time picks its ports and waits until its servers listen on them.
+    with open(PORTS_LOCK_PATH, "a") as ports_lock:
+        fcntl.flock(ports_lock, fcntl.LOCK_EX)
+        for server in servers:
+            server.start()
+        for server in servers:
+            if server.error is None:
+                server.wait_ready()
     return servers
 
 
@@ -332,6 +337,7 @@ def raise_nofile(wanted: int) -> int:
 # --------------------------------------------------------------------------- options
 
 LOCK_PATH = os.path.join(tempfile.gettempdir(), "narrows-bench.lock")
+PORTS_LOCK_PATH = os.path.join(tempfile.gettempdir(), "narrows-bench-ports.lock")
 _LOCK_FD: list[int] = []
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
+import shutil
 import subprocess
+import sys
+import sysconfig
 import tarfile
 import urllib.parse
 import urllib.request
@@ -21,7 +24,8 @@ import pytest
 from websockets.sync.client import connect
 
 from narrows import __version__
-from tests.helpers import free_port, wait_for_port
+from tests.helpers import free_port, require_binary, wait_for_port
+from tests.server.http.test_compiled import COMPILED
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +58,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
 
 def test_sdist_and_wheel_carry_the_package_data(dist: Path) -> None:
     (sdist,) = dist.glob(f"narrows-{__version__}.tar.gz")
-    (wheel,) = dist.glob(f"narrows-{__version__}-py3-none-any.whl")
+    (wheel,) = dist.glob(f"narrows-{__version__}-*.whl")
     with tarfile.open(sdist) as tar:
         in_sdist = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     assert {"LICENSE", "README.md", "pyproject.toml", "src/narrows/py.typed"} <= in_sdist
@@ -66,14 +70,34 @@ def test_sdist_and_wheel_carry_the_package_data(dist: Path) -> None:
     assert f"narrows-{__version__}.dist-info/licenses/LICENSE" in in_wheel
     assert "License-Expression: BSD-3-Clause" in metadata
     assert not any(name.startswith("tests/") for name in in_wheel)
+    assert not any(name.endswith(".c") for name in in_sdist | in_wheel)  # mypyc's output
+
+
+def test_the_wheel_carries_the_compiled_http_core(dist: Path) -> None:
+    """Built where a C compiler is (CI installs one), the wheel is for this interpreter and
+    holds the seven compiled modules, mypyc's shared library and the digests of their
+    sources (setup.py); the sources themselves stay in it too."""
+    require_binary("gcc", "cc")
+    tag = sys.implementation.cache_tag.replace("cpython-", "cp")
+    (wheel,) = dist.glob(f"narrows-{__version__}-{tag}-{tag}-*.whl")
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    with zipfile.ZipFile(wheel) as whl:
+        in_wheel = set(whl.namelist())
+    for name in COMPILED:
+        assert f"narrows/server/http/{name}{suffix}" in in_wheel, sorted(in_wheel)
+        assert f"narrows/server/http/{name}.py" in in_wheel
+    assert f"narrows_http__mypyc{suffix}" in in_wheel
+    record = sys.implementation.cache_tag.replace("-", "_")
+    assert f"narrows/server/http/_compiled_{record}.py" in in_wheel
 
 
 def test_the_installed_command_runs_outside_the_checkout(
     installed: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     bindir, env = installed
+    core = "compiled" if shutil.which("gcc") or shutil.which("cc") else "pure Python"
     assert run([str(bindir / "narrows"), "--version"], tmp_path, env).strip() == (
-        f"narrows {__version__}"
+        f"narrows {__version__} (HTTP core: {core})"
     )
     where = run(
         [str(bindir / "python"), "-c", "import narrows, redis; print(narrows.__file__)"],

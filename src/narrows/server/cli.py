@@ -18,6 +18,7 @@ from typing import Any
 
 from narrows import __version__
 from narrows.server.config import Config
+from narrows.server.http import compiled as http_compiled
 
 __all__ = ["build_config", "build_parser", "main"]
 
@@ -132,7 +133,10 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
         argument_default=argparse.SUPPRESS,
     )
-    parser.add_argument("--version", action="version", version=f"narrows {__version__}")
+    core = "compiled" if http_compiled() else "pure Python"
+    parser.add_argument(
+        "--version", action="version", version=f"narrows {__version__} (HTTP core: {core})"
+    )
     parser.add_argument(
         "application", nargs="?", help="the ASGI application, as module.path:attribute"
     )

@@ -32,6 +32,7 @@ import collections
 import enum
 from typing import Final
 
+from narrows.server.http.errors import InvalidTransition
 from narrows.server.http.parser import (
     HEAD_UPGRADE,
     MESSAGE_COMPLETE,
@@ -93,10 +94,6 @@ class Event(enum.Enum):
     HAND_OVER = "an Upgrade: websocket request reached"
     CLOSE = "the connection closes"
     SHUTDOWN = "a graceful shutdown"
-
-
-class InvalidTransition(RuntimeError):
-    """An input the connection's state does not allow (a bug in the I/O layer)."""
 
 
 _S = ConnectionState

@@ -20,6 +20,7 @@ import os
 from typing import IO, Any, NoReturn, Protocol
 
 from narrows.server.http.date import DateHeader
+from narrows.server.http.errors import UnexpectedMessage
 from narrows.server.http.response import (
     CHUNKED,
     LAST_CHUNK,
@@ -64,10 +65,6 @@ class CycleHost(Protocol):
         """More than ``body_buffer_limit`` unconsumed body bytes (reading pauses), or not."""
 
     def response_complete(self, cycle: RequestResponseCycle) -> None: ...
-
-
-class UnexpectedMessage(RuntimeError):
-    """The application sent an ASGI message that does not fit the response's phase."""
 
 
 class Phase(enum.Enum):
@@ -154,7 +151,7 @@ class RequestResponseCycle:
         self._waiter: asyncio.Future[None] | None = None
         self._headers: Any = ()
         self._trailers = False
-        self._trailer_fields: list[tuple[bytes, bytes]] | None = None  # made when needed
+        self._trailer_fields: list[object] | None = None  # made when needed
         self._framing = NO_BODY
         self._content_length: int | None = None
 

@@ -110,7 +110,7 @@ _Line = tuple[bytes, int, int]
 # Header pairs already checked, with their line: most responses repeat the same few
 # (content types, cache policies, small lengths), and one dict lookup replaces the checks,
 # the classification and the formatting. Bounded; a pair missing from it is just checked.
-_LINES: dict[tuple[bytes, bytes], _Line] = {}
+_LINES: dict[object, _Line] = {}
 _LINES_LIMIT: Final = 4096
 
 
@@ -147,7 +147,7 @@ def _header_line(item: object) -> _Line:
 
 def encode_head(
     status: int,
-    headers: Iterable[tuple[bytes, bytes]],
+    headers: Iterable[object],
     *,
     http11: bool,
     keep_alive: bool,
@@ -158,6 +158,9 @@ def encode_head(
     server_line: bytes,
 ) -> ResponseHead:
     """Serialise a response head and decide its framing.
+
+    ``headers`` is whatever the application sent (typed ``object`` so that compiled code
+    checks nothing before these checks do): each pair is checked here.
 
     ``body_length`` is the whole body's size when the application sent it in one message
     (then a Content-Length is added unless it gave one), or None while it streams.
@@ -279,11 +282,12 @@ def _framing(
     return CHUNKED if http11 else CLOSE
 
 
-def check_header(item: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+def check_header(item: object) -> tuple[bytes, bytes]:
     """``item`` if it can go on the wire as a response header, else ``InvalidResponse``
     (also used for the WebSocket handshake's responses)."""
+    pair: Any = item
     try:
-        name, value = item
+        name, value = pair
     except (TypeError, ValueError):
         raise InvalidResponse(f"Expected a (name, value) header pair, got {item!r}") from None
     if not isinstance(name, bytes) or not isinstance(value, bytes):
@@ -309,7 +313,7 @@ def encode_chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-def encode_trailers(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+def encode_trailers(headers: Iterable[object]) -> bytes:
     """The last chunk followed by trailer fields and the final CRLF."""
     parts = [b"0\r\n"]
     for item in headers:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+from typing import Any, Final
 from urllib.parse import unquote, unquote_to_bytes
 
 import httptools
@@ -31,7 +31,10 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
         url = httptools.parse_url(target)
     except httptools.HttpParserInvalidURLError:
         return target, b""
-    return url.path or b"/", url.query or b""
+    # httptools declares URL.path and .query as bytes, but they are None when absent (and
+    # compiled code would check the declared type): read them untyped.
+    parsed: Any = url
+    return parsed.path or b"/", parsed.query or b""
 
 
 # Request targets already split and decoded: a site serves the same few paths over and

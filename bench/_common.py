@@ -116,6 +116,8 @@ CEILING_WS = "(ceiling: picows server, no ASGI)"
 SERVER_MODULES = {
     "narrows": (_narrows, ("narrows.server.cli",)),
     "narrows-metrics": (_narrows_metrics, ("narrows.server.cli", "prometheus_client")),
+    # The same narrows with its compiled HTTP core switched off (NARROWS_PURE_PYTHON=1).
+    "narrows-pure": (_narrows, ("narrows.server.cli",)),
     CEILING_HTTP: (_ceiling_http, ("httptools", "uvloop")),
     CEILING_WS: (_ceiling_ws, ("picows", "uvloop")),
     "uvicorn": (_uvicorn, ("uvicorn", "httptools", "uvloop", "websockets")),
@@ -125,11 +127,14 @@ SERVER_MODULES = {
 }
 
 
+SERVER_ENV = {"narrows-pure": (("NARROWS_PURE_PYTHON", "1"),)}
+
+
 def spec(
     server: str, app: str, *, name: str | None = None, extra: Sequence[str] = ()
 ) -> ServerSpec:
     build, requires = SERVER_MODULES[server]
-    return ServerSpec(name or server, build, app, (*requires, *extra))
+    return ServerSpec(name or server, build, app, (*requires, *extra), SERVER_ENV.get(server, ()))
 
 
 _RUNNING: list[ServerProcess] = []

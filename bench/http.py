@@ -26,6 +26,8 @@ from bench import _common
 from bench._common import HELLO_APP, HOST, MeasureError, Measurement, ServerProcess
 
 SERVERS = ["narrows", "uvicorn", "granian", "daphne", "hypercorn", "ceiling"]
+#: Run only when named: narrows with its compiled HTTP core switched off.
+OPTIONAL = ["narrows-pure"]
 TARGETS = {"uvicorn": (">=", 2.0), "granian": (">=", 1.2)}
 
 
@@ -94,11 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--servers",
         default=",".join(SERVERS),
-        help="comma-separated; 'ceiling' is a bare uvloop+httptools protocol (not ASGI)",
+        help="comma-separated; 'ceiling' is a bare uvloop+httptools protocol (not ASGI); "
+        "'narrows-pure' is narrows with NARROWS_PURE_PYTHON=1 (its Python HTTP core)",
     )
     _common.add_common_arguments(parser)
     args = parser.parse_args(argv)
-    names = _common.parse_servers(args.servers, SERVERS)
+    names = _common.parse_servers(args.servers, SERVERS + OPTIONAL)
     _common.install_cleanup()
     _common.exclusive(args)
     _common.header(

@@ -29,7 +29,7 @@ import time
 from bench import _common
 from bench._common import HELLO_APP, HOST
 
-SERVERS = ["narrows", "uvicorn", "granian", "ceiling"]
+SERVERS = ["narrows", "uvicorn", "granian", "ceiling"]  # and "narrows-pure" when named
 REQUEST = f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
 
 
@@ -73,7 +73,7 @@ def measure(
         "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out_file}",
         sys.executable, *server.build(server.app, port),
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": _common.ROOT}
+    env = {**os.environ, "PYTHONPATH": _common.ROOT, **dict(server.env)}
     with open(os.path.join(out_dir, "log"), "wb") as log:
         proc = subprocess.Popen(
             command, cwd=_common.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT

@@ -105,3 +105,23 @@ def test_a_record_matching_the_sources_changes_nothing() -> None:
 
 def test_the_package_under_test_is_this_checkout() -> None:
     assert narrows.server.http.__file__.startswith(str(ROOT / "src")), narrows.server.http.__file__
+
+
+def test_narrows_pure_python_asks_for_the_sources() -> None:
+    """``NARROWS_PURE_PYTHON=1`` runs a compiled install from its sources, silently."""
+    code = (
+        "import warnings; warnings.simplefilter('error')\n"
+        "from narrows.server.http import compiled, protocol, parser\n"
+        "print(protocol.__file__, parser.__file__, compiled())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NARROWS_PURE_PYTHON": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    protocol_file, parser_file, is_compiled = done.stdout.split()
+    assert protocol_file.endswith("protocol.py") and parser_file.endswith("parser.py")
+    assert is_compiled == "False"

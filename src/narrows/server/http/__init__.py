@@ -5,6 +5,8 @@ and records their sources' digests beside them (``_compiled_cpython_311.py``). P
 imports a compiled module in preference to its source, so if a source no longer matches its
 digest (an editable install edited or updated since its build) this package imports every
 compiled module from source instead, and warns: stale C never runs in place of the source.
+``NARROWS_PURE_PYTHON=1`` in the environment asks for the sources outright (a profiler or a
+debugger then sees narrows' Python frames).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -49,13 +52,16 @@ def _stale_sources(recorded: dict[str, str]) -> list[str]:
     return stale
 
 
-def _prefer_sources_when_stale() -> None:
+def _choose_form() -> None:
     try:  # written by the build only when it compiled (so not known to the type checker)
         tag = sys.implementation.cache_tag.replace("-", "_")
         record = importlib.import_module(f"{__name__}._compiled_{tag}")
     except ImportError:
         return  # installed as pure Python
     recorded: dict[str, str] = record.SOURCES
+    if os.environ.get("NARROWS_PURE_PYTHON") == "1":  # asked for: profilers, tracebacks
+        sys.meta_path.insert(0, _SourcesFirst(list(recorded)))
+        return
     stale = _stale_sources(recorded)
     if stale:
         warnings.warn(
@@ -75,4 +81,4 @@ def compiled() -> bool:
     return not (protocol.__file__ or "").endswith(".py")
 
 
-_prefer_sources_when_stale()
+_choose_form()

@@ -98,7 +98,7 @@ class Event(enum.Enum):
 
 _S = ConnectionState
 _E = Event
-_ANY_OPEN = (_S.IDLE, _S.HEAD, _S.BUSY, _S.STALLED, _S.DRAINING)
+_ANY_OPEN: Final = (_S.IDLE, _S.HEAD, _S.BUSY, _S.STALLED, _S.DRAINING)
 _TRANSITIONS: Final[dict[tuple[ConnectionState, Event], ConnectionState]] = {
     (_S.IDLE, _E.HEAD_BYTES): _S.HEAD,
     (_S.IDLE, _E.REQUEST): _S.BUSY,
@@ -127,8 +127,8 @@ _ON_REQUEST_STATE: Final = _TRANSITIONS[_IDLE, _E.REQUEST]
 assert _TRANSITIONS[_HEAD, _E.REQUEST] is _ON_REQUEST_STATE
 _DONE_IDLE_STATE: Final = _TRANSITIONS[_BUSY, _E.DONE_IDLE]
 _DONE_HEAD_STATE: Final = _TRANSITIONS[_BUSY, _E.DONE_HEAD]
-_PARSER_HEAD = ParserState.HEAD
-_PARSER_UPGRADED = ParserState.UPGRADED
+_PARSER_HEAD: Final = ParserState.HEAD
+_PARSER_UPGRADED: Final = ParserState.UPGRADED
 # Members as module constants: on Python 3.11 ``Event.X`` goes through EnumType.__getattr__.
 (
     _ON_HEAD_BYTES,

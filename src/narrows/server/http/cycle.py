@@ -17,7 +17,7 @@ import asyncio
 import enum
 import logging
 import os
-from typing import IO, Any, NoReturn, Protocol
+from typing import IO, Any, Final, NoReturn, Protocol
 
 from narrows.server.http.date import DateHeader
 from narrows.server.http.errors import UnexpectedMessage
@@ -36,9 +36,9 @@ from narrows.types import ASGIApp, Message, Scope
 
 __all__ = ["CycleHost", "Phase", "RequestResponseCycle", "UnexpectedMessage"]
 
-logger = logging.getLogger("narrows.server")
+logger: Final = logging.getLogger("narrows.server")
 
-_SENDFILE_CHUNK = 256 * 1024
+_SENDFILE_CHUNK: Final = 256 * 1024
 
 
 class CycleHost(Protocol):
@@ -77,13 +77,13 @@ class Phase(enum.Enum):
 
 # Enum members as plain module constants: on Python 3.11 each ``Enum.MEMBER`` lookup
 # goes through EnumType.__getattr__ (~10x a global read), and these are read per request.
-_AWAITING_START = Phase.AWAITING_START
-_START_RECEIVED = Phase.START_RECEIVED
-_STREAMING = Phase.STREAMING
-_AWAITING_TRAILERS = Phase.AWAITING_TRAILERS
-_COMPLETE = Phase.COMPLETE
+_AWAITING_START: Final = Phase.AWAITING_START
+_START_RECEIVED: Final = Phase.START_RECEIVED
+_STREAMING: Final = Phase.STREAMING
+_AWAITING_TRAILERS: Final = Phase.AWAITING_TRAILERS
+_COMPLETE: Final = Phase.COMPLETE
 
-_EXPECTED = {
+_EXPECTED: Final = {
     _AWAITING_START: '"http.response.start"',
     _START_RECEIVED: '"http.response.body" or "http.response.pathsend"',
     _STREAMING: '"http.response.body"',

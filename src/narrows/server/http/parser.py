@@ -145,12 +145,12 @@ class ParserState(enum.Enum):
 
 
 # Members as module constants: Enum member lookups are slow on Python 3.11.
-_IDLE = ParserState.IDLE
-_HEAD = ParserState.HEAD
-_BODY = ParserState.BODY
-_CHUNKED_BODY = ParserState.CHUNKED_BODY
-_UPGRADED = ParserState.UPGRADED
-_FAILED = ParserState.FAILED
+_IDLE: Final = ParserState.IDLE
+_HEAD: Final = ParserState.HEAD
+_BODY: Final = ParserState.BODY
+_CHUNKED_BODY: Final = ParserState.CHUNKED_BODY
+_UPGRADED: Final = ParserState.UPGRADED
+_FAILED: Final = ParserState.FAILED
 _STOPPED: Final = frozenset({_UPGRADED, _FAILED})
 
 
@@ -204,7 +204,7 @@ _PARSER_ERRORS: Final = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 
 # Request targets already found in origin form without a fragment (what nearly every
 # request sends): a set lookup instead of the checks. Bounded like scope's path cache.
-_PLAIN_TARGETS: set[bytes] = set()
+_PLAIN_TARGETS: Final[set[bytes]] = set()
 _PLAIN_TARGETS_LIMIT: Final = 1024
 _PLAIN_TARGET_LENGTH_LIMIT: Final = 256
 

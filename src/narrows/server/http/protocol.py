@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from narrows.server.config import Config
 from narrows.server.http.connection import (
@@ -48,16 +48,16 @@ from narrows.types import Address, Receive, Scope, Send
 
 __all__ = ["BODY_TIMEOUT_WINDOW", "HTTPProtocol", "ProtocolContext"]
 
-logger = logging.getLogger("narrows.server")
+logger: Final = logging.getLogger("narrows.server")
 
-_SENDFILE_CHUNK = 256 * 1024
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_SENDFILE_CHUNK: Final = 256 * 1024
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: ``--body-timeout`` is the time each this many bytes of a request body may take.
-BODY_TIMEOUT_WINDOW = 64 * 1024
+BODY_TIMEOUT_WINDOW: Final = 64 * 1024
 
-_PARSER_HEAD = ParserState.HEAD
-_IDLE = ConnectionState.IDLE
-_CLOSED = ConnectionState.CLOSED
+_PARSER_HEAD: Final = ParserState.HEAD
+_IDLE: Final = ConnectionState.IDLE
+_CLOSED: Final = ConnectionState.CLOSED
 
 
 class ProtocolContext:

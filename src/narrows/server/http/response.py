@@ -34,10 +34,10 @@ __all__ = [
 
 LAST_CHUNK: Final = b"0\r\n\r\n"
 
-_BAD_VALUE = re.compile(rb"[\x00\r\n]").search
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
-_STATUS_LINES_11: dict[int, bytes] = {}
-_STATUS_LINES_10: dict[int, bytes] = {}
+_BAD_VALUE: Final = re.compile(rb"[\x00\r\n]").search
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+_STATUS_LINES_11: Final[dict[int, bytes]] = {}
+_STATUS_LINES_10: Final[dict[int, bytes]] = {}
 
 
 class InvalidResponse(ValueError):
@@ -54,16 +54,16 @@ class Framing(enum.Enum):
 
 
 # Framing members as module constants: Enum member lookups are slow on Python 3.11.
-NO_BODY = Framing.NO_BODY
-LENGTH = Framing.LENGTH
-CHUNKED = Framing.CHUNKED
-CLOSE = Framing.CLOSE
+NO_BODY: Final = Framing.NO_BODY
+LENGTH: Final = Framing.LENGTH
+CHUNKED: Final = Framing.CHUNKED
+CLOSE: Final = Framing.CLOSE
 
 #: (head bytes, framing, keep-alive after this response, content length or None)
 ResponseHead = tuple[bytes, Framing, bool, int | None]
 
 
-_CONTENT_LENGTH_LINES: dict[int, bytes] = {}
+_CONTENT_LENGTH_LINES: Final[dict[int, bytes]] = {}
 _CONTENT_LENGTH_CACHE_LIMIT: Final = 2048
 
 
@@ -110,7 +110,7 @@ _Line = tuple[bytes, int, int]
 # Header pairs already checked, with their line: most responses repeat the same few
 # (content types, cache policies, small lengths), and one dict lookup replaces the checks,
 # the classification and the formatting. Bounded; a pair missing from it is just checked.
-_LINES: dict[object, _Line] = {}
+_LINES: Final[dict[object, _Line]] = {}
 _LINES_LIMIT: Final = 4096
 
 

@@ -40,7 +40,7 @@ def split_target(target: bytes) -> tuple[bytes, bytes]:
 # Request targets already split and decoded: a site serves the same few paths over and
 # over. Bounded in count and in target length (a client may send any number of distinct
 # ones); emptied when full, so it follows what is requested now.
-_PATHS: dict[bytes, tuple[str, bytes, bytes]] = {}
+_PATHS: Final[dict[bytes, tuple[str, bytes, bytes]]] = {}
 _PATHS_LIMIT: Final = 1024
 _PATH_LENGTH_LIMIT: Final = 256
 

@@ -26,6 +26,7 @@ VARYING = re.compile(r"<[^<>]*>")
 PLACEHOLDER = re.compile(r"%(?:\(\w+\))?[-#0 +]*\d*(?:\.\d+)?[sdrif]|\x00")
 SOURCES = [
     ROOT / "src" / "narrows",
+    ROOT / "setup.py",  # what an install that cannot compile says
     *(Path(django.__file__).parent / part for part in ("conf", "apps", "core", "utils")),
     Path(pip.__file__).parent / "_internal",
 ]
@@ -45,7 +46,7 @@ def corpus() -> frozenset[str]:
     parts: set[str] = {os.strerror(n) for n in range(1, 134)}
     parts |= {f"{status.value} {status.phrase}" for status in http.HTTPStatus}
     for source in SOURCES:
-        for path in source.rglob("*.py"):
+        for path in source.rglob("*.py") if source.is_dir() else [source]:
             try:
                 tree = ast.parse(path.read_bytes())
             except SyntaxError:  # project templates and the like

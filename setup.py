@@ -3,8 +3,9 @@
 The modules in ``COMPILED`` are ordinary, fully typed Python. mypyc (mypy's compiler,
 the one black and mypy ship with) turns them into C extensions that run the same source
 with about a third fewer CPU instructions per request. They stay importable as Python:
-``NARROWS_COMPILE=0`` at install time, a machine without a C compiler, or a compile that
-fails all give the pure-Python package (with a warning for the last two), which behaves
+``NARROWS_COMPILE=0`` at install time (the default on Python 3.12+, see
+``wants_compiled``), a machine without a C compiler, or a compile that fails all give the
+pure-Python package (with a warning for the last two), which behaves
 the same, only slower. ``narrows --version`` says which one is installed.
 
 After a successful compile the build records each source's SHA-256 beside the extensions
@@ -124,9 +125,21 @@ def _mypycify() -> list[Extension]:
     return list(mypycify([*flags, *paths], opt_level="3", group_name=GROUP))
 
 
+def wants_compiled() -> bool:
+    """``NARROWS_COMPILE``, by default 1 on Python 3.11 and 0 on 3.12+.
+
+    On 3.12+ a compiled coroutine that is cancelled passes the CancelledError on with the
+    three-argument ``throw()``, which those versions deprecate: every cancelled request
+    would print a DeprecationWarning (mypyc issue #1214). ``NARROWS_COMPILE=1`` compiles
+    there anyway. (scripts/_venv and tests/server/http/test_compiled.py apply this rule.)
+    """
+    default = "1" if sys.version_info < (3, 12) else "0"
+    return os.environ.get("NARROWS_COMPILE", default) != "0"
+
+
 def _placeholders() -> list[Extension]:
     """Extensions by name only, so that setuptools runs build_ext (which compiles them)."""
-    if os.environ.get("NARROWS_COMPILE", "1") == "0":
+    if not wants_compiled():
         return []
     return [Extension(f"{MODULE_PREFIX}{name}", sources=[]) for name in COMPILED]
 

@@ -6,6 +6,7 @@ import asyncio
 import email.utils
 import logging
 import time
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -536,6 +537,10 @@ async def test_unsafe_response_headers_are_refused_with_500(
             [{"type": "http.response.start", "status": "200"}],
             "Expected an int HTTP status 100-999, got '200'",
         ),
+        (
+            ["http.response.start"],
+            "Expected an ASGI message (a dict), got str: 'http.response.start'",
+        ),
     ],
 )
 async def test_message_order_errors_name_expected_and_got(
@@ -554,6 +559,17 @@ async def test_message_order_errors_name_expected_and_got(
     conn.send(GET)
     await conn.settle()
     assert errors == [expected]
+
+
+async def test_a_message_mapping_other_than_dict_is_read_like_a_dict() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(MappingProxyType({"type": "http.response.start", "status": 201}))
+        await send(MappingProxyType({"type": "http.response.body", "body": b"mapped"}))
+
+    conn = Connection(app)
+    conn.send(GET)
+    [response] = await conn.responses()
+    assert (response.status, response.body) == (201, b"mapped")
 
 
 async def test_body_longer_than_content_length_is_refused() -> None:

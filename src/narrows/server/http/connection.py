@@ -59,7 +59,15 @@ __all__ = [
     "InvalidTransition",
 ]
 
-START, BODY, END, BODY_ERROR, ERROR, HAND_OVER, PAUSE, RESUME, CLOSE = range(9)
+START: Final = 0
+BODY: Final = 1
+END: Final = 2
+BODY_ERROR: Final = 3
+ERROR: Final = 4
+HAND_OVER: Final = 5
+PAUSE: Final = 6
+RESUME: Final = 7
+CLOSE: Final = 8
 Action = tuple[int, object]
 _END: Final[Action] = (END, None)
 
@@ -119,7 +127,13 @@ _TRANSITIONS: Final[dict[tuple[ConnectionState, Event], ConnectionState]] = {
     (_S.DRAINING, _E.SHUTDOWN): _S.DRAINING,
     **{(state, _E.CLOSE): _S.CLOSED for state in (*_ANY_OPEN, _S.CLOSED)},
 }
-_IDLE, _HEAD, _BUSY, _STALLED, _DRAINING, _UPGRADED, _CLOSED = ConnectionState
+_IDLE: Final = ConnectionState.IDLE
+_HEAD: Final = ConnectionState.HEAD
+_BUSY: Final = ConnectionState.BUSY
+_STALLED: Final = ConnectionState.STALLED
+_DRAINING: Final = ConnectionState.DRAINING
+_UPGRADED: Final = ConnectionState.UPGRADED
+_CLOSED: Final = ConnectionState.CLOSED
 _READING_STATES: Final = frozenset({_IDLE, _HEAD, _BUSY})
 # Transitions taken for every request, read from the table once: a request starts from
 # IDLE or HEAD (one state either way), and its response completes from BUSY.
@@ -130,18 +144,16 @@ _DONE_HEAD_STATE: Final = _TRANSITIONS[_BUSY, _E.DONE_HEAD]
 _PARSER_HEAD: Final = ParserState.HEAD
 _PARSER_UPGRADED: Final = ParserState.UPGRADED
 # Members as module constants: on Python 3.11 ``Event.X`` goes through EnumType.__getattr__.
-(
-    _ON_HEAD_BYTES,
-    _ON_REQUEST,
-    _ON_DONE_IDLE,
-    _ON_DONE_HEAD,
-    _ON_DONE_NEXT,
-    _ON_DONE_STALLED,
-    _ON_RESUMED,
-    _ON_HAND_OVER,
-    _ON_CLOSE,
-    _ON_SHUTDOWN,
-) = Event
+_ON_HEAD_BYTES: Final = Event.HEAD_BYTES
+_ON_REQUEST: Final = Event.REQUEST
+_ON_DONE_IDLE: Final = Event.DONE_IDLE
+_ON_DONE_HEAD: Final = Event.DONE_HEAD
+_ON_DONE_NEXT: Final = Event.DONE_NEXT
+_ON_DONE_STALLED: Final = Event.DONE_STALLED
+_ON_RESUMED: Final = Event.RESUMED
+_ON_HAND_OVER: Final = Event.HAND_OVER
+_ON_CLOSE: Final = Event.CLOSE
+_ON_SHUTDOWN: Final = Event.SHUTDOWN
 
 
 class _Waiting:
@@ -258,8 +270,7 @@ class HTTPConnection:
         actions = self._actions = []
         if self.state in _ANY_OPEN:
             self._waiting.clear()
-            self._go(_ON_SHUTDOWN)
-            if self.state is _CLOSED:
+            if self._go(_ON_SHUTDOWN) is _CLOSED:
                 actions.append((CLOSE, None))
         return actions
 
@@ -389,10 +400,12 @@ class HTTPConnection:
             self._go(_ON_CLOSE)
             self._actions.append((CLOSE, None))
 
-    def _go(self, event: Event) -> None:
+    def _go(self, event: Event) -> ConnectionState:
+        """Take the table's transition for ``event``; the new state."""
         try:
-            self.state = _TRANSITIONS[self.state, event]
+            self.state = state = _TRANSITIONS[self.state, event]
         except KeyError:
             raise InvalidTransition(
                 f"HTTP connection {self.state.value!r}: {event.value!r} is not allowed"
             ) from None
+        return state

@@ -77,16 +77,18 @@ class RequestHead(NamedTuple):
 
 
 #: Where ``Head``'s fields are (the connection reads ``UPGRADE`` of every head).
-(
-    HEAD_METHOD,
-    HEAD_TARGET,
-    HEAD_HTTP_VERSION,
-    HEAD_HEADERS,
-    HEAD_KEEP_ALIVE,
-    HEAD_UPGRADE,
-    HEAD_EXPECT_CONTINUE,
-    HEAD_ROOT_PATH,
-) = range(len(RequestHead._fields))
+HEAD_METHOD: Final = 0
+HEAD_TARGET: Final = 1
+HEAD_HTTP_VERSION: Final = 2
+HEAD_HEADERS: Final = 3
+HEAD_KEEP_ALIVE: Final = 4
+HEAD_UPGRADE: Final = 5
+HEAD_EXPECT_CONTINUE: Final = 6
+HEAD_ROOT_PATH: Final = 7
+assert RequestHead._fields == (
+    "method", "target", "http_version", "headers", "keep_alive", "upgrade",
+    "expect_continue", "root_path",
+), "HEAD_* index constants out of step with RequestHead"  # fmt: skip
 
 
 class BodyChunk:
@@ -172,7 +174,12 @@ _VALID_HOST: Final = re.compile(
 # ``bytes in bytes`` is slow on CPython 3.11 (it formats a TypeError first); a search isn't.
 _HAS_FRAGMENT: Final = re.compile(rb"#").search
 # Request headers the parser looks at (everything else is only collected).
-_HOST, _TRANSFER_ENCODING, _CONTENT_LENGTH, _UPGRADE, _EXPECT, _ROOT_PATH = range(6)
+_HOST: Final = 0
+_TRANSFER_ENCODING: Final = 1
+_CONTENT_LENGTH: Final = 2
+_UPGRADE: Final = 3
+_EXPECT: Final = 4
+_ROOT_PATH: Final = 5
 _SPECIAL_HEADERS: Final = {
     b"host": _HOST,
     b"transfer-encoding": _TRANSFER_ENCODING,

@@ -42,11 +42,14 @@ from narrows.server.http.response import error_response
 from narrows.server.http.scope import _PATHS, addresses, decode_root_path, path_parts, peer_name
 from narrows.server.proxy import ProxyHeaders
 from narrows.server.state import ServerState, UpgradeRequest
-from narrows.server.tasks import EAGER
+from narrows.server.tasks import EAGER as _EAGER_START
 from narrows.server.websocket.protocol import WebSocketProtocol
 from narrows.types import Address, Receive, Scope, Send
 
 __all__ = ["BODY_TIMEOUT_WINDOW", "HTTPProtocol", "ProtocolContext"]
+
+#: ``narrows.server.tasks.EAGER``, held in a C static of the compiled module.
+_EAGER: Final = _EAGER_START
 
 logger: Final = logging.getLogger("narrows.server")
 
@@ -308,11 +311,11 @@ class HTTPProtocol(asyncio.Protocol):
         # request set leaks in, whichever callback happens to start this one.
         coro, context = started.run(app), self._context.copy()
         # As ``narrows.server.tasks.start_task`` does, written out: no Python frame.
-        if EAGER:
+        if _EAGER:
             task = asyncio.Task(coro, loop=self.loop, context=context, eager_start=True)  # type: ignore[call-arg]
         else:
             task = self.loop.create_task(coro, context=context)
-        if not EAGER or not task.done():  # it suspended: track it until it finishes
+        if not _EAGER or not task.done():  # it suspended: track it until it finishes
             started.task = task
             state.tasks.add(task)  # until the application returns (RequestResponseCycle.run)
 

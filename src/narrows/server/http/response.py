@@ -94,7 +94,12 @@ def _has_no_body(status: int, method_head: bool) -> bool:
 
 
 # What ``encode_head`` must notice about a header (its kind, a bit), by lower-cased name.
-_ORDINARY, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _DATE, _SERVER = 0, 1, 2, 4, 8, 16
+_ORDINARY: Final = 0
+_CONTENT_LENGTH: Final = 1
+_TRANSFER_ENCODING: Final = 2
+_CONNECTION: Final = 4
+_DATE: Final = 8
+_SERVER: Final = 16
 _KINDS_BY_LOWER_NAME: Final = {
     b"content-length": _CONTENT_LENGTH,
     b"transfer-encoding": _TRANSFER_ENCODING,

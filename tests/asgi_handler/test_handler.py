@@ -465,6 +465,38 @@ async def test_jobs_from_an_event_loop_are_rechecked_by_its_timer() -> None:
     pool.shutdown()
 
 
+async def test_rechecks_back_off_while_the_running_job_computes() -> None:
+    """A re-check that finds the running job computing doubles the next one's delay up to
+    ``hold`` (each one takes the GIL from that job); a job that then waits is still found
+    out within ``hold``, and the queue behind it starts."""
+    pool = ThreadPool(4, name="backoff", stall=0.01, long=10.0, hold=0.16)
+    loop = asyncio.get_running_loop()
+    await _parked(pool)
+    fired: list[float] = []
+    on_timer = pool._on_timer
+
+    def counting(token: object) -> None:
+        fired.append(time.monotonic())
+        on_timer(token)
+
+    pool._on_timer = counting  # type: ignore[method-assign]
+    wait = _WaitingJob()
+    computing = loop.run_in_executor(pool, _busy, 0.8)  # holds the slot: computing
+    waiting = [loop.run_in_executor(pool, wait) for _ in range(2)]  # queued behind it
+    await asyncio.wait_for(computing, 30)
+    during = len(fired)
+    # Every 10 ms that is 80 re-checks; backing off to 160 ms, about ten.
+    assert 1 <= during <= 20, during
+    deadline = time.monotonic() + 5
+    while len(wait.started) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    assert len(wait.started) == 2  # the second started once the first was seen waiting
+    assert wait.started[1] - wait.started[0] < 0.16 + 0.5  # within hold (and some slack)
+    wait.release.set()
+    await asyncio.gather(*waiting)
+    pool.shutdown()
+
+
 def test_a_stopped_loop_hands_watching_back_to_a_thread() -> None:
     # A stall far longer than asyncio.run's teardown, during which the loop still runs
     # its timers: the loop is surely closed before its re-check is due.

@@ -172,8 +172,17 @@ class ThreadPool(Executor):
     context switches for both; so while jobs wait and that loop's re-check timer is armed,
     reports are held and delivered together: with the next report that is posted, by the
     loop itself when it next submits a job (it is awake then), or by its timer, within
-    ``stall`` seconds. Held reports wait only while the pool is the bottleneck (jobs
+    ``hold`` seconds (see below). Held reports wait only while the pool is the bottleneck (jobs
     queue behind them), and one wake-up of the loop delivers several.
+
+    The loop's re-check backs off while it finds nothing to start: each one that finds
+    every running job computing doubles the next one's delay, up to ``hold`` seconds; one
+    that starts a job, or a queue that empties, brings it back to ``stall``. A timer that
+    fires while a job computes takes the GIL from it, and the outcomes it delivers let the
+    clients send their next requests, which wake the loop again. So on CPU-bound views the
+    loop wakes every ``hold`` seconds with several outcomes instead of every ``stall``
+    with one or two; a view that waits is found out within ``hold`` at worst, and the
+    re-checks are back to every ``stall`` from then on.
     """
 
     def __init__(
@@ -184,11 +193,15 @@ class ThreadPool(Executor):
         floor: int = 1,
         stall: float = 0.005,
         long: float = 0.02,
+        hold: float = 0.02,
     ) -> None:
         self.size = size
         self.floor = max(1, min(floor, size))
         self.stall = stall
         self.long = long
+        self.hold = max(hold, stall)
+        #: the loop's re-checks in a row that found nothing to start (they back off)
+        self._fruitless = 0
         self._name = name
         self._lock = threading.Lock()
         self._jobs: collections.deque[Job] = collections.deque()
@@ -271,6 +284,7 @@ class ThreadPool(Executor):
         next wake-up); otherwise by an idle thread woken to watch. A thread woken every
         ``stall`` seconds takes the GIL from the computing job each time it wakes."""
         if not self._jobs:
+            self._fruitless = 0
             return
         loop = asyncio._get_running_loop()
         if loop is not None:
@@ -279,6 +293,8 @@ class ThreadPool(Executor):
                 self._timer_loop = loop
                 self._timer_token = token = object()
                 delay = self._watch_timeout()
+                if self._fruitless:
+                    delay = max(delay, min(self.stall * 2**self._fruitless, self.hold))
                 self._timer_due = time.monotonic() + delay
                 loop.call_later(delay, self._on_timer, token)
             return
@@ -311,8 +327,11 @@ class ThreadPool(Executor):
             held = self._take_held()  # this loop's (it still is the timer loop)
             self._timer_loop = None
             now = time.monotonic()
+            started = False
             while self._jobs and self._idle and self._may_start(now):
                 self._hand_to_idle()
+                started = True
+            self._fruitless = 0 if started else min(self._fruitless + 1, 16)
             self._watch()
         _run_reports(held)
 

@@ -470,3 +470,41 @@ def test_targets_remembered_as_plain_are_judged_as_the_checks_do(targets: list[b
     parser_module._PLAIN_TARGETS.clear()
     first = [outcome(t) for t in targets]
     assert [outcome(t) for t in targets] == first  # now partly from the cache
+
+
+_TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(
+                st.sampled_from(sorted(parser_module._LOWER_NAMES)),  # the looked-up names
+                st.text(_TOKEN_CHARS, min_size=1, max_size=20).map(str.encode),
+            ),
+            st.text(" \t", max_size=2).map(str.encode),
+            st.text("abc ,;=\t", max_size=12).map(str.encode),
+            st.text(" \t", max_size=2).map(str.encode),
+        ),
+        max_size=8,
+    )
+)
+def test_field_names_and_values_are_normalised_as_lower_and_strip_do(
+    fields: list[tuple[bytes, bytes, bytes, bytes]],
+) -> None:
+    """Names found in ``_LOWER_NAMES`` and values without OWS at their ends skip the
+    method calls: the headers come out as ``name.lower()`` and ``value.strip(" \\t")``."""
+    fields = [f for f in fields if f[0].lower() not in parser_module._SPECIAL_HEADERS]
+    data = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(
+        name + b":" + before + value + after + b"\r\n" for name, before, value, after in fields
+    )
+    events, _ = feed_whole(data + b"\r\n")
+    [head, _end] = events
+    assert isinstance(head, RequestHead)
+    assert head.headers == [(b"host", b"x")] + [
+        (name.lower(), (before + value + after).strip(b" \t"))
+        for name, before, value, after in fields
+    ]
+    assert all(
+        parser_module._LOWER_NAMES[name] == name.lower() for name in parser_module._LOWER_NAMES
+    )

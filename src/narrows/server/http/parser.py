@@ -190,6 +190,28 @@ _SPECIAL_HEADERS: Final = {
 }
 # RFC 9112 5: OWS around a field value is not part of it.
 _OWS: Final = b" \t"
+_SP: Final = 32
+_HTAB: Final = 9
+# The field names most requests carry, as browsers, proxies and HTTP clients spell them,
+# each mapped to ``name.lower()``: a lookup in this dict costs less than the method call,
+# and most names then need no new bytes object. Any other name is lower-cased by the call.
+_COMMON_NAMES: Final = (
+    "Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Accept-Charset",
+    "Connection", "Keep-Alive", "Content-Type", "Content-Length", "Transfer-Encoding",
+    "Cookie", "Referer", "Origin", "Authorization", "Cache-Control", "Pragma", "Expect",
+    "If-None-Match", "If-Modified-Since", "Range", "TE", "DNT", "Priority",
+    "Upgrade", "Upgrade-Insecure-Requests", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
+    "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol", "Sec-Fetch-Site",
+    "Sec-Fetch-Mode", "Sec-Fetch-Dest", "Sec-Fetch-User", "Sec-CH-UA", "Sec-CH-UA-Mobile",
+    "Sec-CH-UA-Platform", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+    "X-Forwarded-Port", "X-Real-IP", "X-Requested-With", "X-CSRFToken", "Forwarded", "Via",
+    "Daphne-Root-Path",
+)  # fmt: skip
+_LOWER_NAMES: Final = {
+    spelling.encode("ascii"): name.lower().encode("ascii")
+    for name in _COMMON_NAMES
+    for spelling in (name, name.lower(), name.upper(), name.title())
+}
 # Bytes that Daphne 4.2.2+ refuses in field values (CVE-2026-44546): code that splits text
 # on Unicode line boundaries (``str.splitlines``) treats them as line breaks. llhttp already
 # refuses the four control characters; obs-text such as 0x85 (NEL) it lets through.
@@ -417,10 +439,16 @@ class RequestParser:
         # Limits are checked once the head is complete (``on_headers_complete``); a head
         # still arriving is bounded by ``feed``'s byte count.
         self._header_bytes += len(name) + len(value)
-        value = value.strip(_OWS)  # before any other check (llhttp keeps trailing OWS)
+        # OWS off both ends before any other check (llhttp keeps trailing OWS); most
+        # values have none, and testing the end bytes costs less than calling strip().
+        if value and (
+            value[-1] == _SP or value[-1] == _HTAB or value[0] == _SP or value[0] == _HTAB
+        ):
+            value = value.strip(_OWS)
         if not value.isascii():
             self._check_obs_text(name, value)
-        name = name.lower()
+        lowered = _LOWER_NAMES.get(name)
+        name = name.lower() if lowered is None else lowered
         if name == b"host":  # in every HTTP/1.1 request: handled here without a call
             self._headers.append((name, value))
             self._host_count += 1

@@ -8,6 +8,7 @@ unlike requests/s they barely move when other work shares the cores, so they jud
 change on a shared machine. Wall-clock speed still needs ``bench/http.py``.
 
     .bench-venv/bin/python -m bench.instructions [--requests 4000] [--servers narrows,uvicorn]
+        [--request browser]
 """
 
 from __future__ import annotations
@@ -30,14 +31,28 @@ from bench import _common
 from bench._common import HELLO_APP, HOST
 
 SERVERS = ["narrows", "uvicorn", "granian", "ceiling"]  # and "narrows-pure" when named
-REQUEST = f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+#: The request heads ``--request`` picks: wrk's (a Host header only) and a browser's.
+REQUESTS = {
+    "wrk": f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode(),
+    "browser": (
+        f"GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: keep-alive\r\n"
+        'sec-ch-ua: "Chromium";v="131", "Not_A Brand";v="24"\r\nsec-ch-ua-mobile: ?0\r\n'
+        'sec-ch-ua-platform: "Linux"\r\nUpgrade-Insecure-Requests: 1\r\n'
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36\r\n"
+        "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+        "Sec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-User: ?1\r\n"
+        "Sec-Fetch-Dest: document\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n"
+        "Accept-Language: en-GB,en;q=0.9\r\nCookie: csrftoken=abc; sessionid=def\r\n\r\n"
+    ).encode(),
+}
 
 
-async def _client(port: int, count: int) -> None:
+async def _client(port: int, count: int, request: bytes) -> None:
     reader, writer = await asyncio.open_connection(HOST, port)
     try:
         for _ in range(count):
-            writer.write(REQUEST)
+            writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             length = re.search(rb"(?i)content-length: *(\d+)", head)
             if not head.startswith(b"HTTP/1.1 200") or length is None:
@@ -47,10 +62,10 @@ async def _client(port: int, count: int) -> None:
         writer.close()
 
 
-async def _drive(port: int, requests: int, connections: int) -> None:
+async def _drive(port: int, requests: int, connections: int, request: bytes) -> None:
     share, extra = divmod(requests, connections)
     await asyncio.gather(
-        *(_client(port, share + (1 if i < extra else 0)) for i in range(connections))
+        *(_client(port, share + (1 if i < extra else 0), request) for i in range(connections))
     )
 
 
@@ -59,7 +74,12 @@ def _callgrind_control(*args: str) -> None:
 
 
 def measure(
-    name: str, requests: int, connections: int, warmup: int, keep: str | None = None
+    name: str,
+    requests: int,
+    connections: int,
+    warmup: int,
+    keep: str | None = None,
+    request: bytes = REQUESTS["wrk"],
 ) -> float:
     """Instructions per request of one server (its main process only)."""
     server = _common.spec(_common.CEILING_HTTP if name == "ceiling" else name, HELLO_APP)
@@ -80,9 +100,9 @@ def measure(
         )
     try:
         _wait_listening(proc, port)
-        asyncio.run(_drive(port, warmup, connections))
+        asyncio.run(_drive(port, warmup, connections, request))
         _callgrind_control("-i", "on", str(proc.pid))
-        asyncio.run(_drive(port, requests, connections))
+        asyncio.run(_drive(port, requests, connections, request))
         _callgrind_control("-i", "off", str(proc.pid))
     finally:
         proc.terminate()
@@ -128,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument(
+        "--request",
+        choices=sorted(REQUESTS),
+        default="wrk",
+        help="the request head sent: wrk's (Host only, the default) or a browser's (15 headers)",
+    )
+    parser.add_argument(
         "--keep", metavar="DIR", help="keep each server's callgrind.out in DIR (callgrind_annotate)"
     )
     args = parser.parse_args(argv)
@@ -135,13 +161,21 @@ def main(argv: list[str] | None = None) -> int:
         print("valgrind: not installed (apt-get install valgrind); nothing measured")
         return 1
     print(
-        f"instructions per hello-world request (callgrind, {args.requests} requests over "
+        f"instructions per hello-world request ({args.request}'s head; callgrind, "
+        f"{args.requests} requests over "
         f"{args.connections} keep-alive connections, after {args.warmup} warm-up requests)"
     )
     figures: dict[str, float] = {}
     for name in args.servers.split(","):
         try:
-            figures[name] = measure(name, args.requests, args.connections, args.warmup, args.keep)
+            figures[name] = measure(
+                name,
+                args.requests,
+                args.connections,
+                args.warmup,
+                args.keep,
+                REQUESTS[args.request],
+            )
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             print(f"  {name:10s} not measured: {exc}")
             continue

@@ -508,3 +508,50 @@ def test_field_names_and_values_are_normalised_as_lower_and_strip_do(
     assert all(
         parser_module._LOWER_NAMES[name] == name.lower() for name in parser_module._LOWER_NAMES
     )
+
+
+def _feed_in_pieces(data: bytes, cuts: list[int]) -> list[Any]:
+    parser = RequestParser()
+    events: list[Event] = []
+    start = 0
+    for cut in cuts:
+        events += parser.feed(data[start : start + cut])
+        start += cut
+    events += parser.feed(data[start:])
+    return named(events)
+
+
+_BOUNDARY_HEAD = b"GET / HTTP/1.1\r\nHost: a\r\nX-B: plain\r\nX-A: caf\xc3\x85 x\r\nX-C: 1\r\n\r\n"
+
+
+@given(st.lists(st.integers(1, 30), max_size=6))
+def test_line_boundary_bytes_are_found_however_the_head_is_split(cuts: list[int]) -> None:
+    """The obs-text check looks at a whole read once when it is all ASCII, else at each
+    field value: a read that is ASCII after one that was not still gets the check."""
+    events = _feed_in_pieces(_BOUNDARY_HEAD, cuts)
+    assert [type(e) for e in events] == [ProtocolError], events
+    assert events[0].status == 400
+
+
+@given(st.lists(st.integers(1, 30), max_size=6))
+def test_a_line_boundary_byte_in_a_head_after_a_body_in_the_same_read_is_found(
+    cuts: list[int],
+) -> None:
+    first = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab"
+    data = first + b"cde" + _BOUNDARY_HEAD
+    events = _feed_in_pieces(data, [len(first), *cuts])
+    heads = [e for e in events if isinstance(e, RequestHead)]
+    errors = [e for e in events if isinstance(e, ProtocolError)]
+    assert len(heads) == 1 and heads[0].method == "POST"
+    assert [e.status for e in errors] == [400]
+
+
+def test_obs_text_the_check_allows_is_kept_when_split_across_reads() -> None:
+    data = b"GET / HTTP/1.1\r\nHost: a\r\nX-A: caf\xc3\xa9\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    for cut in range(1, len(data)):
+        events = _feed_in_pieces(data, [cut])
+        heads = [e for e in events if isinstance(e, RequestHead)]
+        assert [h.headers for h in heads] == [
+            [(b"host", b"a"), (b"x-a", b"caf\xc3\xa9")],
+            [(b"host", b"a")],
+        ], cut

@@ -253,6 +253,8 @@ class RequestParser:
     """Feed bytes with ``feed``; read events from its return value."""
 
     __slots__ = (
+        "_ascii_data",
+        "_ascii_head",
         "_body_bytes",
         "_chunk_count",
         "_chunk_meta",
@@ -301,6 +303,11 @@ class RequestParser:
         self.state = _IDLE
         #: The data the message in progress began with, until its head is complete.
         self._first_data: bytes | None = None
+        #: Whether the data being fed is all ASCII (not looked at in a body: False), and
+        #: whether every byte of the head in progress so far was: then none of its field
+        #: values holds obs-text, and ``on_header`` need not look at each one.
+        self._ascii_data = False
+        self._ascii_head = False
         #: The framing head an ignored Upgrade's body is read with, once llhttp stops.
         self._ignored_upgrade: bytes | None = None
         # Chunked-body accounting (see ``_MAX_CHUNK_META``); ``_messages`` counts request
@@ -349,6 +356,7 @@ class RequestParser:
             else:
                 # The usual read (one or more whole small requests): llhttp straight away;
                 # no chunked body was in progress, so there is no chunk framing to count.
+                self._note_ascii(data)
                 try:
                     self._parser.feed_data(data)
                 except _PARSER_ERRORS as exc:
@@ -368,6 +376,7 @@ class RequestParser:
 
     def _feed(self, data: bytes) -> None:
         messages, body_bytes, header_bytes = self._messages, self._body_bytes, self._header_bytes
+        self._note_ascii(data)
         try:
             self._parser.feed_data(data)
         except _PARSER_ERRORS as exc:
@@ -384,6 +393,15 @@ class RequestParser:
                     self._fail(
                         400, f"Chunk extensions too long (limit {_MAX_CHUNK_META} bytes per chunk)"
                     )
+
+    def _note_ascii(self, data: bytes) -> None:
+        """Before llhttp parses ``data``: is it all ASCII? One check per read instead of one
+        per field value. In a body it is not looked at: a head that follows the body in the
+        same data has its values checked one by one."""
+        state = self.state
+        ascii = (state is _IDLE or state is _HEAD) and data.isascii()
+        self._ascii_data = ascii
+        self._ascii_head = self._ascii_head and ascii  # a head in progress spans reads
 
     def _count_head_bytes(self, size: int) -> None:
         """A head still arriving: bound it by bytes (its fields are checked once complete)."""
@@ -412,6 +430,7 @@ class RequestParser:
     def on_message_begin(self) -> None:
         """A request head begins: its per-message fields start empty."""
         self.state = _HEAD
+        self._ascii_head = self._ascii_data  # the head's bytes so far are this data's
         self._url = b""
         self._headers = []
         self._head_bytes = self._header_bytes = self._host_count = self._trailer_count = 0
@@ -445,7 +464,7 @@ class RequestParser:
             value[-1] == _SP or value[-1] == _HTAB or value[0] == _SP or value[0] == _HTAB
         ):
             value = value.strip(_OWS)
-        if not value.isascii():
+        if not (self._ascii_head or value.isascii()):
             self._check_obs_text(name, value)
         lowered = _LOWER_NAMES.get(name)
         name = name.lower() if lowered is None else lowered

@@ -193,8 +193,9 @@ _OWS: Final = b" \t"
 _SP: Final = 32
 _HTAB: Final = 9
 # The field names most requests carry, as browsers, proxies and HTTP clients spell them,
-# each mapped to ``name.lower()``: a lookup in this dict costs less than the method call,
-# and most names then need no new bytes object. Any other name is lower-cased by the call.
+# each mapped to ``name.lower()`` and its ``_SPECIAL_HEADERS`` kind: one lookup in this
+# dict costs less than the method call and the second lookup, and most names then need
+# no new bytes object. Any other name is lower-cased by the call.
 _COMMON_NAMES: Final = (
     "Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Accept-Charset",
     "Connection", "Keep-Alive", "Content-Type", "Content-Length", "Transfer-Encoding",
@@ -207,8 +208,11 @@ _COMMON_NAMES: Final = (
     "X-Forwarded-Port", "X-Real-IP", "X-Requested-With", "X-CSRFToken", "Forwarded", "Via",
     "Daphne-Root-Path",
 )  # fmt: skip
-_LOWER_NAMES: Final = {
-    spelling.encode("ascii"): name.lower().encode("ascii")
+_KNOWN_NAMES: Final[dict[bytes, tuple[bytes, int | None]]] = {
+    spelling.encode("ascii"): (
+        name.lower().encode("ascii"),
+        _SPECIAL_HEADERS.get(name.lower().encode("ascii")),
+    )
     for name in _COMMON_NAMES
     for spelling in (name, name.lower(), name.upper(), name.title())
 }
@@ -466,22 +470,24 @@ class RequestParser:
             value = value.strip(_OWS)
         if not (self._ascii_head or value.isascii()):
             self._check_obs_text(name, value)
-        lowered = _LOWER_NAMES.get(name)
-        name = name.lower() if lowered is None else lowered
-        if name == b"host":  # in every HTTP/1.1 request: handled here without a call
+        known = _KNOWN_NAMES.get(name)
+        if known is None:
+            name = name.lower()
+            special = _SPECIAL_HEADERS.get(name)
+        else:
+            name, special = known
+        if special is None:
+            self._headers.append((name, value))
+        elif special == _HOST:  # in every HTTP/1.1 request: handled here without a call
             self._headers.append((name, value))
             self._host_count += 1
             self._host = value
+        elif special == _ROOT_PATH:  # for the server, not the application
+            self._specials = True
+            self._root_path = value
         else:
-            special = _SPECIAL_HEADERS.get(name)
-            if special is None:
-                self._headers.append((name, value))
-            elif special == _ROOT_PATH:  # for the server, not the application
-                self._specials = True
-                self._root_path = value
-            else:
-                self._headers.append((name, value))
-                self._special_header(special, value)
+            self._headers.append((name, value))
+            self._special_header(special, value)
 
     @staticmethod
     def _check_obs_text(name: bytes, value: bytes) -> None:

@@ -520,11 +520,10 @@ class RequestParser:
             raise _Reject(431, f"Request header block too large (limit {self._max_head} bytes)")
 
     def _special_header(self, kind: int, value: bytes) -> None:
+        """A field the parser looks at, other than Host and Daphne-Root-Path (``on_header``
+        handles those)."""
         self._specials = True  # reset when the next message begins
-        if kind == _HOST:
-            self._host_count += 1
-            self._host = value
-        elif kind == _TRANSFER_ENCODING:
+        if kind == _TRANSFER_ENCODING:
             if self._transfer_encoding is None:
                 self._transfer_encoding = []
             self._transfer_encoding.append(value)

@@ -111,7 +111,8 @@ def make_client(spec: HostSpec, socket_timeout: float | None = None) -> Any:
         sentinel_kwargs = options.pop("sentinel_kwargs", None) or {}
         sentinel_kwargs.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
         sentinel_master = _sentinel_master_class()
-        sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+        # (redis-py types this call from 8.x on; earlier releases leave it untyped)
+        sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call,unused-ignore]
         client = sentinel.master_for(master_name, redis_class=sentinel_master, **options)
         client.sentinel_manager = sentinel
         return client

@@ -43,7 +43,15 @@ _SENDFILE_CHUNK: Final = 256 * 1024
 
 
 class CycleHost(Protocol):
-    """What a cycle needs from its connection (``HTTPProtocol`` provides it)."""
+    """What a cycle needs from its connection (``HTTPProtocol`` provides it).
+
+    ``HTTPProtocol`` subclasses it explicitly, not only structurally: compiled, the cycle's
+    calls on a host of that class then go through mypyc's trait vtable instead of generic
+    attribute lookups (about 1,200 fewer instructions per request). Any other object with
+    these members still works, on the generic path.
+    """
+
+    __slots__ = ()
 
     loop: asyncio.AbstractEventLoop
     date: DateHeader

@@ -35,7 +35,7 @@ from narrows.server.http.connection import (
     ConnectionState,
     HTTPConnection,
 )
-from narrows.server.http.cycle import RequestResponseCycle
+from narrows.server.http.cycle import CycleHost, RequestResponseCycle
 from narrows.server.http.date import DateHeader
 from narrows.server.http.parser import Head, ParserState, ProtocolError, RequestParser
 from narrows.server.http.response import error_response
@@ -95,7 +95,7 @@ def _seconds(value: float | None) -> float | None:
     return value if value is not None and value > 0 else None
 
 
-class HTTPProtocol(asyncio.Protocol):
+class HTTPProtocol(asyncio.Protocol, CycleHost):
     __slots__ = (
         "_body_timeout",
         "_body_timer",

@@ -1,5 +1,6 @@
-"""Response head serialisation: the checks stay in force with the per-process caches, and
-the fast path of ``encode_head`` frames exactly as ``_framing`` (the full rules) does."""
+"""Response head serialisation: the checks stay in force with the per-process caches (header
+lines, whole heads), and the fast path of ``encode_head`` frames exactly as ``_framing``
+(the full rules) does."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from narrows.server.http import response
 from narrows.server.http.response import (
     LENGTH,
     InvalidResponse,
+    _compose_head,
     _framing,
     encode_head,
 )
@@ -170,3 +172,89 @@ def test_remembered_header_lines_answer_as_the_checks_do(
     assert _outcome(headers, body_length) == unchecked
     as_lists = [list(item) for item in headers]  # unhashable pairs: never remembered
     assert _outcome(as_lists, body_length) == unchecked
+
+
+def _composed(
+    status: int, headers: list[Any], flags: tuple[bool, bool, bool, bool], body_length: int | None
+) -> object:
+    """What ``encode_head`` must answer: ``_compose_head``'s parts around the Date line."""
+    http11, keep_alive, method_head, want_trailers = flags
+    try:
+        before, after, dated, framing, keep, length = _compose_head(
+            status, headers, http11, keep_alive, method_head, body_length, want_trailers, b"s\r\n"
+        )
+    except InvalidResponse as exc:
+        return ("InvalidResponse", str(exc))
+    return (before + DATE + after if dated else before + after), framing, keep, length
+
+
+def _encoded(
+    status: int, headers: object, flags: tuple[bool, bool, bool, bool], body_length: int | None
+) -> object:
+    http11, keep_alive, method_head, want_trailers = flags
+    try:
+        return encode_head(
+            status,
+            headers,  # type: ignore[arg-type]
+            http11=http11,
+            keep_alive=keep_alive,
+            method_head=method_head,
+            body_length=body_length,
+            want_trailers=want_trailers,
+            date_line=DATE,
+            server_line=b"s\r\n",
+        )
+    except InvalidResponse as exc:
+        return ("InvalidResponse", str(exc))
+
+
+@given(
+    st.sampled_from([100, 200, 204, 304, 404, 999, 1000, 99]),
+    st.lists(st.tuples(_names, _values), max_size=4),
+    st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+    st.none() | st.integers(0, 3) | st.just(2**70),
+)
+def test_a_remembered_head_is_the_head_composed_afresh(
+    status: int,
+    headers: list[Any],
+    flags: tuple[bool, bool, bool, bool],
+    body_length: int | None,
+) -> None:
+    response._HEADS.clear()
+    expected = _composed(status, headers, flags, body_length)
+    assert _encoded(status, headers, flags, body_length) == expected  # composed, remembered
+    assert _encoded(status, list(headers), flags, body_length) == expected  # remembered
+    assert _encoded(status, tuple(headers), flags, body_length) == expected
+    assert _encoded(status, iter(headers), flags, body_length) == expected  # never remembered
+    # Every input that shapes the head is in the key: changing any one is a different head.
+    for other in [(not flags[0], *flags[1:]), (flags[0], not flags[1], *flags[2:])]:
+        assert _encoded(status, headers, other, body_length) == _composed(
+            status, headers, other, body_length
+        )
+    other_length = 7 if body_length is None else None
+    assert _encoded(status, headers, flags, other_length) == _composed(
+        status, headers, flags, other_length
+    )
+
+
+def test_a_remembered_head_follows_its_list_when_the_list_changes() -> None:
+    response._HEADS.clear()
+    headers = [(b"x-a", b"1")]
+    assert b"x-a: 1\r\n" in head(headers)
+    headers[0] = (b"x-a", b"2")
+    assert b"x-a: 2\r\n" in head(headers) and b"x-a: 1" not in head(headers)
+    headers.append((b"x-b", b"bad\n"))
+    with pytest.raises(InvalidResponse, match="CR, LF or NUL"):
+        head(headers)
+
+
+def test_the_remembered_heads_are_bounded() -> None:
+    response._HEADS.clear()
+    for n in range(response._HEADS_LIMIT * 2):
+        head([(b"x-n", b"%d" % n)])
+        assert len(response._HEADS) <= response._HEADS_LIMIT
+    head([(b"x-big", b"v" * response._HEAD_SIZE_LIMIT)])
+    assert all(
+        len(parts[0]) + len(parts[1]) <= response._HEAD_SIZE_LIMIT
+        for parts in response._HEADS.values()
+    )

@@ -317,7 +317,7 @@ class HTTPProtocol(asyncio.Protocol, CycleHost):
             task = self.loop.create_task(coro, context=context)
         if not _EAGER or not task.done():  # it suspended: track it until it finishes
             started.task = task
-            state.tasks.add(task)  # until the application returns (RequestResponseCycle.run)
+            self.tasks.add(task)  # until the application returns (RequestResponseCycle.run)
 
     def _start(self, head: Head) -> RequestResponseCycle:
         """The request's scope and cycle, made the one in flight (``_execute`` runs it)."""

@@ -150,6 +150,19 @@ def _header_line(item: object) -> _Line:
     return entry
 
 
+#: What ``_compose_head`` decides, apart from the Date line: the head's bytes before the
+#: Date line and after it, whether the server's Date line goes between (the application
+#: gave none), the framing, keep-alive after this response, and the content length.
+_HeadParts = tuple[bytes, bytes, bool, Framing, bool, int | None]
+# Whole heads already composed, by everything that decides them but the date. An
+# application answers most requests with the same few heads, and one lookup here replaces
+# the loop over its headers. Bounded by count and size; emptied when full, so heads that
+# keep changing (a session cookie) cost one insertion each and evict nothing for long.
+_HEADS: Final[dict[object, _HeadParts]] = {}
+_HEADS_LIMIT: Final = 512
+_HEAD_SIZE_LIMIT: Final = 2048
+
+
 def encode_head(
     status: int,
     headers: Iterable[object],
@@ -169,7 +182,54 @@ def encode_head(
 
     ``body_length`` is the whole body's size when the application sent it in one message
     (then a Content-Length is added unless it gave one), or None while it streams.
+
+    The result is ``_compose_head``'s, remembered in ``_HEADS`` for a list or tuple of
+    hashable pairs: a key equal to one composed before stands for headers that passed the
+    same checks and put the same bytes on the wire.
     """
+    key: object = None
+    parts: _HeadParts | None = None
+    if (type(headers) is list or type(headers) is tuple) and 100 <= status <= 999:
+        # The scalars in one int: one hash instead of six.
+        shape = (
+            status
+            | (1024 if http11 else 0)
+            | (2048 if keep_alive else 0)
+            | (4096 if method_head else 0)
+            | (8192 if want_trailers else 0)
+            | (0 if body_length is None else (body_length + 1) << 14)
+        )
+        try:
+            key = (shape, server_line, tuple(headers))
+            parts = _HEADS.get(key)
+        except (TypeError, ValueError):  # an unhashable pair (a list, a writable memoryview)
+            key = None
+    if parts is None:
+        parts = _compose_head(
+            status, headers, http11, keep_alive, method_head, body_length, want_trailers,
+            server_line,
+        )  # fmt: skip
+        if key is not None and len(parts[0]) + len(parts[1]) <= _HEAD_SIZE_LIMIT:
+            if len(_HEADS) >= _HEADS_LIMIT:
+                _HEADS.clear()
+            _HEADS[key] = parts
+    before, after, dated, framing, keep_alive, content_length = parts
+    head = b"".join((before, date_line, after)) if dated else before + after
+    return head, framing, keep_alive, content_length
+
+
+def _compose_head(
+    status: int,
+    headers: Iterable[object],
+    http11: bool,
+    keep_alive: bool,
+    method_head: bool,
+    body_length: int | None,
+    want_trailers: bool,
+    server_line: bytes,
+) -> _HeadParts:
+    """Check the application's headers, decide the framing and write the head (but the
+    Date line, which changes every second: ``encode_head`` puts it in)."""
     first = (_STATUS_LINES_11 if http11 else _STATUS_LINES_10).get(status)
     parts = [first or status_line(http11, status)]
     content_length: int | None = None
@@ -212,10 +272,10 @@ def encode_head(
             want_trailers,
         )  # fmt: skip
     if given & _SERVER_ADDED or not keep_alive or not http11:
-        _end_head(parts, given, keep_alive, http11, date_line, server_line)
+        after = _end_head(given, keep_alive, http11, server_line)
     else:  # the usual case again
-        parts += (date_line, server_line, b"\r\n")
-    return b"".join(parts), framing, keep_alive, content_length
+        after = server_line + b"\r\n"
+    return b"".join(parts), after, not given & _DATE, framing, keep_alive, content_length
 
 
 def _frame(
@@ -244,17 +304,10 @@ def _frame(
     return framing, content_length, keep_alive
 
 
-def _end_head(
-    parts: list[bytes],
-    given: int,
-    keep_alive: bool,
-    http11: bool,
-    date_line: bytes,
-    server_line: bytes,
-) -> None:
-    """The lines the server adds unless the application gave them, and the blank line."""
-    if not given & _DATE:
-        parts.append(date_line)
+def _end_head(given: int, keep_alive: bool, http11: bool, server_line: bytes) -> bytes:
+    """What follows the Date line: the lines the server adds unless the application gave
+    them, and the blank line."""
+    parts = []
     if not given & _SERVER:
         parts.append(server_line)
     if not given & _CONNECTION:
@@ -263,6 +316,7 @@ def _end_head(
         elif not http11:
             parts.append(b"connection: keep-alive\r\n")
     parts.append(b"\r\n")
+    return b"".join(parts)
 
 
 def _framing(

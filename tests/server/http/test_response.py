@@ -258,3 +258,22 @@ def test_the_remembered_heads_are_bounded() -> None:
         len(parts[0]) + len(parts[1]) <= response._HEAD_SIZE_LIMIT
         for parts in response._HEADS.values()
     )
+
+
+_header_bytes = st.binary(max_size=12) | st.sampled_from(
+    [b"Set-Cookie", b"x-a", b"a b", b"a:b", b"caf\xc3\xa9", b"", b"\x00", b"v\r\n", b"~|`^"]
+)
+
+
+@given(_header_bytes)
+def test_the_translate_check_answers_as_the_regex_does(data: bytes) -> None:
+    assert response._has_bad_byte(data) == (response._BAD_VALUE(data) is not None)
+    assert response._has_bad_byte(bytearray(data)) == (response._BAD_VALUE(data) is not None)
+    assert response._has_bad_byte(memoryview(data)) == (response._BAD_VALUE(data) is not None)
+
+
+def test_a_value_that_is_not_bytes_like_is_refused_by_name() -> None:
+    with pytest.raises(InvalidResponse, match=r"Expected headers as \(bytes, bytes\) pairs"):
+        head([(b"x-a", "text")])  # type: ignore[list-item]
+    with pytest.raises(InvalidResponse, match="Invalid response header name"):
+        head([(b"x a", b"1")])

@@ -248,6 +248,15 @@ def test_a_remembered_head_follows_its_list_when_the_list_changes() -> None:
         head(headers)
 
 
+def test_the_remembered_lines_are_bounded_and_make_room_for_new_ones() -> None:
+    response._LINES.clear()
+    for n in range(response._LINES_LIMIT + 10):
+        response._header_line((b"set-cookie", b"s=%d" % n))
+        assert len(response._LINES) <= response._LINES_LIMIT
+    response._header_line((b"x-late", b"1"))
+    assert (b"x-late", b"1") in response._LINES
+
+
 def test_the_remembered_heads_are_bounded() -> None:
     response._HEADS.clear()
     for n in range(response._HEADS_LIMIT * 2):

@@ -118,7 +118,8 @@ _SERVER_ADDED: Final = _CONNECTION | _DATE | _SERVER
 _Line = tuple[bytes, int, int]
 # Header pairs already checked, with their line: most responses repeat the same few
 # (content types, cache policies, small lengths), and one dict lookup replaces the checks,
-# the classification and the formatting. Bounded; a pair missing from it is just checked.
+# the classification and the formatting. Bounded, and emptied when full: pairs that never
+# repeat (a session cookie) would otherwise fill it for good and keep later ones out.
 _LINES: Final[dict[object, _Line]] = {}
 _LINES_LIMIT: Final = 4096
 
@@ -156,7 +157,9 @@ def _header_line(item: object) -> _Line:
     elif kind == _CONNECTION:
         detail = bytes(value).lower().find(b"close") >= 0
     entry = (b"".join((name, b": ", value, b"\r\n")), kind, detail)
-    if type(item) is tuple and type(name) is type(value) is bytes and len(_LINES) < _LINES_LIMIT:
+    if type(item) is tuple and type(name) is type(value) is bytes:
+        if len(_LINES) >= _LINES_LIMIT:
+            _LINES.clear()
         _LINES[item] = entry  # exactly bytes: an equal key is the same line on the wire
     return entry
 

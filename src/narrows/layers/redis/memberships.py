@@ -8,7 +8,8 @@ own memberships (``LocalChannels``), so it puts them back: it remembers each sha
 run_id changes, re-adds its memberships of the groups on that shard. The run_id is read
 when the receive loop gets its connection back (before ``on_reconnect`` is sent), after
 a command that failed succeeds again, and by the receive loop every ``CHECK_INTERVAL``
-seconds for shards it has no other news of.
+seconds for shards it has no other news of. A new run_id found by the last two sends
+``on_reconnect`` too: the connection was lost, though redis-py may have hidden it.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ class MembershipsMixin:
         _local: LocalChannels
         _cr: Any
         _group_expire_seconds: int
+        on_reconnect: str | None
 
         def _client(self, state: LoopState, shard: int) -> Any: ...
+        def _notify_local(self, message_type: str | None) -> None: ...
         def _group_key(self, group: str) -> bytes: ...
 
     def _membership_shards(self) -> set[int]:
@@ -58,9 +61,11 @@ class MembershipsMixin:
             local.next_check = now + CHECK_INTERVAL
             state.spawn(self._check_shards(state, self._membership_shards()))
 
-    async def _check_shards(self, state: LoopState, shards: set[int]) -> None:
+    async def _check_shards(self, state: LoopState, shards: set[int], notify: bool = True) -> None:
         """Read each shard's run_id; re-add the memberships on shards whose run_id
-        changed since it was last read."""
+        changed since it was last read, then (``notify``) send ``on_reconnect`` to the
+        local channels: Redis restarted, though no receive may have seen the connection
+        drop (redis-py replaces a pooled connection the server closed without an error)."""
         local = self._local
         for shard in sorted(shards - local.checking):
             local.checking.add(shard)
@@ -80,13 +85,17 @@ class MembershipsMixin:
                             self.hosts[shard].label,
                             exc,
                         )
+                    else:
+                        if notify:
+                            self._notify_local(self.on_reconnect)
             finally:
                 local.checking.discard(shard)
 
     async def _check_shards_now(self, state: LoopState, shards: set[int]) -> None:
-        """``_check_shards``, and wait for checks of the same shards already under way
-        (started by another event loop or task) to finish."""
-        await self._check_shards(state, shards)
+        """``_check_shards`` for the receive loop that got its connection back (it sends
+        ``on_reconnect`` itself), and wait for checks of the same shards already under
+        way (started by another event loop or task) to finish."""
+        await self._check_shards(state, shards, notify=False)
         deadline = time.monotonic() + 10
         while self._local.checking & shards and time.monotonic() < deadline:
             await asyncio.sleep(0.01)

@@ -554,3 +554,21 @@ def parse_servers(text: str, known: Sequence[str]) -> list[str]:
     if unknown:
         raise SystemExit(f"expected servers among {', '.join(known)}, got {', '.join(unknown)}")
     return names
+
+
+def round_by_round(results: dict[str, list[float]], reference: str = "narrows") -> None:
+    """The reference server's worst round beside its median, and its ratio to each other
+    server round by round (same round, same conditions): median, lowest and highest."""
+    ours = results.get(reference) or []
+    if not ours:
+        return
+    print(f"{reference}: median {statistics.median(ours):,.0f}/s, worst round {min(ours):,.0f}/s")
+    for name, theirs in results.items():
+        pairs = (
+            [a / b for a, b in zip(ours, theirs, strict=False) if b] if name != reference else []
+        )
+        if pairs:
+            print(
+                f"{reference} / {name}, round by round: median {statistics.median(pairs):.2f}x, "
+                f"lowest {min(pairs):.2f}x, highest {max(pairs):.2f}x"
+            )

@@ -221,6 +221,7 @@ def table(workload: Workload, results: dict[str, list[float]], cpu: dict[str, li
         share = f"{median / top:.0%}" if top else "-"
         cpu_text = f"{cpu_us:,.0f}" if cpu_us is not None else "-"
         print(f"{name:<36} {median:>8,.0f} {worst:>8,.0f} {cpu_text:>10} {ratio:>10} {share:>10}")
+    _common.round_by_round({k: v for k, v in results.items() if k != CEILING})
     for peer, goal in TARGETS.get(workload.name, {}).items():
         if ours and results.get(peer):
             ratio = statistics.median(ours) / statistics.median(results[peer])

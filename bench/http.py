@@ -19,7 +19,6 @@ import argparse
 import re
 import shutil
 import socket
-import statistics
 import subprocess
 
 from bench import _common
@@ -67,24 +66,6 @@ def check_hello(server: ServerProcess) -> None:
             data += chunk
     if not data.startswith(b"HTTP/1.1 200") or not data.endswith(b"Hello, world"):
         raise MeasureError(f"expected 200 with 'Hello, world', got {data[:120]!r}")
-
-
-def summary(results: dict[str, list[float]], reference: str = "narrows") -> None:
-    """The reference server's worst round beside its median, and its ratio to each other
-    server round by round (same round, same conditions): median, lowest and highest."""
-    ours = results.get(reference) or []
-    if not ours:
-        return
-    print(f"{reference}: median {statistics.median(ours):,.0f}/s, worst round {min(ours):,.0f}/s")
-    for name, theirs in results.items():
-        pairs = (
-            [a / b for a, b in zip(ours, theirs, strict=False) if b] if name != reference else []
-        )
-        if pairs:
-            print(
-                f"{reference} / {name}, round by round: median {statistics.median(pairs):.2f}x, "
-                f"lowest {min(pairs):.2f}x, highest {max(pairs):.2f}x"
-            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             servers, results, unit="requests/s", higher_is_better=True, targets=TARGETS,
             footer=False,
         )  # fmt: skip
-        summary(results)
+        _common.round_by_round(results)
         print(f"reproduce {_common.reproduce_command()}", flush=True)
     finally:
         _common.stop_all()

@@ -41,6 +41,9 @@ class LocalChannels:
         self.run_ids: dict[int, Any] = {}
         self.checking: set[int] = set()
         self.next_check = 0.0
+        # How many times a new run_id sent on_reconnect: the receive loop that reconnects
+        # sends its own only if no check did meanwhile (one notice per restart).
+        self.restart_notices = 0
         # The event loop whose receive loop pops the lists (one at a time keeps order).
         self.receiving_loop: asyncio.AbstractEventLoop | None = None
 

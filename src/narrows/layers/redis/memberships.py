@@ -87,14 +87,15 @@ class MembershipsMixin:
                         )
                     else:
                         if notify:
+                            local.restart_notices += 1
                             self._notify_local(self.on_reconnect)
             finally:
                 local.checking.discard(shard)
 
     async def _check_shards_now(self, state: LoopState, shards: set[int]) -> None:
         """``_check_shards`` for the receive loop that got its connection back (it sends
-        ``on_reconnect`` itself), and wait for checks of the same shards already under
-        way (started by another event loop or task) to finish."""
+        ``on_reconnect`` itself, unless a check under way did), and wait for checks of the
+        same shards already under way (started by another event loop or task) to finish."""
         await self._check_shards(state, shards, notify=False)
         deadline = time.monotonic() + 10
         while self._local.checking & shards and time.monotonic() < deadline:

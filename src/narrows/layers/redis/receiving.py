@@ -308,8 +308,10 @@ class ReceivingMixin:
             if failing:
                 logger.warning("Reconnected to Redis %s; receiving for %s again", label, process)
                 # Memberships first, so a consumer reacting to on_reconnect finds them.
+                notices = local.restart_notices
                 await self._check_shards_now(state, self._membership_shards())
-                self._notify_local(self.on_reconnect)
+                if local.restart_notices == notices:  # no check under way sent it already
+                    self._notify_local(self.on_reconnect)
                 failing = False
                 delay = 0.05
             now = time.time()

@@ -42,7 +42,7 @@ class LocalChannels:
         self.checking: set[int] = set()
         self.next_check = 0.0
         # How many times a new run_id sent on_reconnect: the receive loop that reconnects
-        # sends its own only if no check did meanwhile (one notice per restart).
+        # sends its own only if its check found no restart (one notice per reconnect).
         self.restart_notices = 0
         # The event loop whose receive loop pops the lists (one at a time keeps order).
         self.receiving_loop: asyncio.AbstractEventLoop | None = None

@@ -8,8 +8,9 @@ own memberships (``LocalChannels``), so it puts them back: it remembers each sha
 run_id changes, re-adds its memberships of the groups on that shard. The run_id is read
 when the receive loop gets its connection back (before ``on_reconnect`` is sent), after
 a command that failed succeeds again, and by the receive loop every ``CHECK_INTERVAL``
-seconds for shards it has no other news of. A new run_id found by the last two sends
-``on_reconnect`` too: the connection was lost, though redis-py may have hidden it.
+seconds for shards it has no other news of. A new run_id also sends ``on_reconnect``:
+the connection was lost, though redis-py may have hidden it (a receive loop that
+reconnected sends its own only when its check found none).
 """
 
 from __future__ import annotations
@@ -61,11 +62,11 @@ class MembershipsMixin:
             local.next_check = now + CHECK_INTERVAL
             state.spawn(self._check_shards(state, self._membership_shards()))
 
-    async def _check_shards(self, state: LoopState, shards: set[int], notify: bool = True) -> None:
+    async def _check_shards(self, state: LoopState, shards: set[int]) -> None:
         """Read each shard's run_id; re-add the memberships on shards whose run_id
-        changed since it was last read, then (``notify``) send ``on_reconnect`` to the
-        local channels: Redis restarted, though no receive may have seen the connection
-        drop (redis-py replaces a pooled connection the server closed without an error)."""
+        changed since it was last read, then send ``on_reconnect`` to the local channels:
+        Redis restarted, though no receive may have seen the connection drop (redis-py
+        replaces a pooled connection the server closed without an error)."""
         local = self._local
         for shard in sorted(shards - local.checking):
             local.checking.add(shard)
@@ -86,17 +87,15 @@ class MembershipsMixin:
                             exc,
                         )
                     else:
-                        if notify:
-                            local.restart_notices += 1
-                            self._notify_local(self.on_reconnect)
+                        local.restart_notices += 1
+                        self._notify_local(self.on_reconnect)
             finally:
                 local.checking.discard(shard)
 
     async def _check_shards_now(self, state: LoopState, shards: set[int]) -> None:
-        """``_check_shards`` for the receive loop that got its connection back (it sends
-        ``on_reconnect`` itself, unless a check under way did), and wait for checks of the
-        same shards already under way (started by another event loop or task) to finish."""
-        await self._check_shards(state, shards, notify=False)
+        """``_check_shards``, and wait for checks of the same shards already under way
+        (started by another event loop or task) to finish."""
+        await self._check_shards(state, shards)
         deadline = time.monotonic() + 10
         while self._local.checking & shards and time.monotonic() < deadline:
             await asyncio.sleep(0.01)

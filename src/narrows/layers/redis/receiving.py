@@ -310,7 +310,7 @@ class ReceivingMixin:
                 # Memberships first, so a consumer reacting to on_reconnect finds them.
                 notices = local.restart_notices
                 await self._check_shards_now(state, self._membership_shards())
-                if local.restart_notices == notices:  # no check under way sent it already
+                if local.restart_notices == notices:  # no check found a restart and sent it
                     self._notify_local(self.on_reconnect)
                 failing = False
                 delay = 0.05

@@ -285,10 +285,7 @@ def _compose_head(
             parts, status, given, keep_alive, method_head, http11, content_length, body_length,
             want_trailers,
         )  # fmt: skip
-    if given & _SERVER_ADDED or not keep_alive or not http11:
-        after = _end_head(given, keep_alive, http11, server_line)
-    else:  # the usual case again
-        after = server_line + b"\r\n"
+    after = _end_head(given, keep_alive, http11, server_line)
     return b"".join(parts), after, not given & _DATE, framing, keep_alive, content_length
 
 
